@@ -1,0 +1,43 @@
+"""osrbench: a benchmark harness for open-set recognition."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from osrbench.api import (
+    AugmentContext,
+    Augmentation,
+    AugmentationSpec,
+    DataOptions,
+    MethodSpec,
+    MixedBatch,
+    OpenSetModel,
+    OsrbenchError,
+    Prediction,
+    ProtocolSpec,
+    RunContext,
+    ScorerSpec,
+    Split,
+)
+from osrbench.hookspecs import hookimpl
+
+try:
+    __version__ = version("osrbench")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AugmentContext",
+    "Augmentation",
+    "AugmentationSpec",
+    "DataOptions",
+    "MethodSpec",
+    "MixedBatch",
+    "OpenSetModel",
+    "OsrbenchError",
+    "Prediction",
+    "ProtocolSpec",
+    "RunContext",
+    "ScorerSpec",
+    "Split",
+    "hookimpl",
+    "__version__",
+]

@@ -1,0 +1,216 @@
+"""The types that plugins and the core exchange.
+
+Conventions fixed here and used everywhere:
+
+* Images travel as ``uint8`` tensors of shape (N, C, H, W) until a batch is taken; a model
+  receives float batches in [0, 1] of shape (B, C, H, W) on the run's device and normalises them
+  itself (``Split.mean`` / ``Split.std`` tell it how).
+* Known classes are labelled 0..K-1 in the order the protocol file lists them.
+* Scores: **higher = more likely known** (OpenOOD's convention; pytorch-ood uses the opposite).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class OsrbenchError(Exception):
+    """An error caused by the user's input; the CLI prints its message as one line, no traceback."""
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@dataclass
+class Split:
+    """One known/unknown split of a protocol, fully in memory."""
+
+    protocol: str
+    index: int
+    train_images: Tensor  # uint8 (N, C, H, W), known classes only
+    train_labels: Tensor  # int64 (N,), 0..K-1
+    test_images: Tensor  # uint8, known test samples
+    test_labels: Tensor  # int64, 0..K-1
+    unknown_images: Tensor  # uint8, unknown test samples
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fingerprint: str  # hash of the cached arrays the split was cut from
+    split_family: str
+    hflip: bool = True  # whether horizontal flips keep the class (False for digits)
+    unknown_class_names: list[str] = field(default_factory=list)
+    unknown_labels: Tensor | None = None  # int64 index into unknown_class_names, if known
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> "Split":
+        """The same split with its tensors moved to ``device`` (data stays uint8)."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+        return dataclasses.replace(self, **moved)
+
+
+@dataclass
+class DataOptions:
+    """Where datasets live and whether they may be downloaded."""
+
+    root: Path
+    download: bool = False
+
+
+@dataclass
+class ProtocolSpec:
+    """A named protocol: a dataset and its known/unknown class splits."""
+
+    name: str
+    description: str
+    n_splits: int
+    split_family: str
+    source: str
+    version: str
+    load: Callable[[int, DataOptions], Split]
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Prediction(NamedTuple):
+    labels: Tensor  # int64 (B,), predicted known class
+    scores: Tensor  # float (B,), higher = more likely known
+
+
+class OpenSetModel(nn.Module):
+    """What a method's ``fit`` returns.
+
+    ``predict`` is required. ``embed`` (a feature vector per image) is optional; scorers that
+    need it (the linear probe) check ``has_embedding`` and say so if it is missing.
+    """
+
+    has_embedding: bool = False
+
+    def predict(self, images: Tensor) -> Prediction:  # pragma: no cover - interface
+        raise OsrbenchError(f"{type(self).__name__} does not implement predict()")
+
+    def embed(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise OsrbenchError(f"{type(self).__name__} provides no embedding")
+
+
+# --------------------------------------------------------------------------- augmentations
+
+
+@dataclass
+class MixedBatch:
+    """The output of a batch augmentation.
+
+    ``images[i]`` mixes sample ``i`` (share ``lam[i]``) with sample ``partner[i]`` of the same
+    batch (share ``1 - lam[i]``). ``weight`` is the loss weight of this batch (1 for Mixup and
+    CutMix; γ² for GradMix), a scalar or one value per sample.
+    """
+
+    images: Tensor
+    labels: Tensor
+    partner: Tensor
+    lam: Tensor
+    weight: Tensor
+
+    def soft_targets(self, num_classes: int) -> Tensor:
+        own = nn.functional.one_hot(self.labels, num_classes).float()
+        other = own[self.partner]
+        lam = self.lam.float().view(-1, 1)
+        return lam * own + (1 - lam) * other
+
+
+@dataclass
+class AugmentContext:
+    """What an augmentation may ask of the training method.
+
+    ``saliency(images, labels)`` returns class-activation maps (B, h, w) of the current model for
+    the given batch; methods that can provide it set it, others leave it ``None``.
+    """
+
+    num_classes: int
+    saliency: Callable[[Tensor, Tensor], Tensor] | None = None
+    generator: torch.Generator | None = None
+
+
+class Augmentation:
+    """A training-time batch transform. Subclasses implement ``__call__``."""
+
+    name: str = ""
+
+    def __call__(self, images: Tensor, labels: Tensor, ctx: AugmentContext) -> MixedBatch:  # pragma: no cover
+        raise OsrbenchError(f"augmentation {self.name!r} does not implement __call__")
+
+
+@dataclass
+class AugmentationSpec:
+    name: str
+    description: str
+    config: type  # a dataclass of options, settable with --set NAME.key=value
+    build: Callable[[Any], Augmentation]
+
+
+# --------------------------------------------------------------------------- methods and scorers
+
+
+@dataclass
+class MethodSpec:
+    name: str
+    description: str
+    config: type  # a dataclass of hyperparameters with the paper's defaults
+    fit: Callable[[Split, Any, "RunContext"], OpenSetModel]
+    accepts_augmentation: bool = True
+    # The name a run is recorded under; lets a variant (e.g. a fixed architecture) be told apart.
+    record_name: Callable[[Any], str] | None = None
+
+
+@dataclass
+class ScorerSpec:
+    name: str
+    description: str
+    config: type  # a dataclass of options, settable with --set NAME.key=value
+    score: Callable[[OpenSetModel, Split, Any, "RunContext"], dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- run context
+
+
+@dataclass
+class RunContext:
+    """Everything a method or scorer needs from the harness, and nothing more."""
+
+    device: torch.device
+    seed: int
+    work_dir: Path  # per-run folder for checkpoints and artefacts (plots, derived architectures)
+    progress: Any  # osrbench.progress.Progress
+    augmentation: Augmentation | None = None
+    data: DataOptions | None = None
+    extra_record: dict[str, Any] = field(default_factory=dict)  # methods may add facts to the record
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self):
+        """bf16 autocast on CUDA, a no-op elsewhere."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.cuda else torch.contiguous_format

@@ -1,0 +1,54 @@
+"""Batched image augmentations with per-sample random parameters, run where the batch lives.
+
+No per-sample Python: each function draws one random tensor per parameter and builds the result
+with indexing, so the same code runs on a GPU at full speed and on a CPU at small size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def random_crop(x: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+    """Random translation by up to ``pad`` pixels with reflection padding (the usual pad-and-crop)."""
+    if pad <= 0:
+        return x
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B,1,H,1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B,1,1,W)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+def random_hflip(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def cutout(x: Tensor, size: int, generator: torch.Generator | None = None) -> Tensor:
+    """Zero a ``size``×``size`` square at a random centre per image (clipped at the borders)."""
+    if size <= 0:
+        return x
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=generator).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator).to(x.device)
+    ys = torch.arange(h, device=x.device)[None, :]
+    xs = torch.arange(w, device=x.device)[None, :]
+    inside_y = ((ys - cy[:, None] + size // 2) >= 0) & ((ys - cy[:, None] + size // 2) < size)
+    inside_x = ((xs - cx[:, None] + size // 2) >= 0) & ((xs - cx[:, None] + size // 2) < size)
+    mask = inside_y[:, :, None] & inside_x[:, None, :]
+    return x.masked_fill(mask[:, None], 0.0)
+
+
+def standard_augment(x: Tensor, *, crop_pad: int, hflip: bool, cutout_size: int = 0,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """Pad-and-crop, optional horizontal flip, optional cutout: the classic small-image recipe."""
+    x = random_crop(x, crop_pad, generator)
+    if hflip:
+        x = random_hflip(x, generator)
+    return cutout(x, cutout_size, generator)

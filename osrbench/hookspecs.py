@@ -1,0 +1,47 @@
+"""pluggy hook specifications: the four kinds of plugin, plus optional run observers.
+
+A plugin is a module (or object) named in the ``osrbench`` entry-point group that implements any
+of these hooks with ``@osrbench.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from osrbench.api import AugmentationSpec, MethodSpec, ProtocolSpec, ScorerSpec
+
+PROJECT = "osrbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def osrbench_protocols() -> list[ProtocolSpec]:
+    """Return the protocols (datasets with known/unknown splits) this plugin provides."""
+
+
+@hookspec
+def osrbench_methods() -> list[MethodSpec]:
+    """Return the training methods this plugin provides."""
+
+
+@hookspec
+def osrbench_augmentations() -> list[AugmentationSpec]:
+    """Return the training-time batch augmentations this plugin provides."""
+
+
+@hookspec
+def osrbench_scorers() -> list[ScorerSpec]:
+    """Return the evaluators (trained model -> metrics) this plugin provides."""
+
+
+@hookspec
+def osrbench_run_started(run: dict[str, Any]) -> None:
+    """Called before a run trains; ``run`` holds its names and config (observers, e.g. loggers)."""
+
+
+@hookspec
+def osrbench_run_finished(record: dict[str, Any]) -> None:
+    """Called after a run's record has been written."""

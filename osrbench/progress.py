@@ -1,0 +1,71 @@
+"""Rich progress bars that a ``--quiet`` run turns off."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterable, Iterator, TypeVar
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+T = TypeVar("T")
+
+
+class Progress:
+    """``track`` wraps an iterable in a bar; ``task`` gives a bar to advance and annotate by hand."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        self.quiet = quiet
+        self.console = console or Console(stderr=True)
+        self._bars: RichProgress | None = None
+        self._depth = 0
+
+    @contextmanager
+    def _live(self) -> Iterator[RichProgress]:
+        if self._bars is None:
+            self._bars = RichProgress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=True, disable=self.quiet,
+            )
+            self._bars.start()
+        self._depth += 1
+        try:
+            yield self._bars
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._bars.stop()
+                self._bars = None
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator["TaskHandle"]:
+        with self._live() as bars:
+            task_id = bars.add_task(description, total=total, info="")
+            try:
+                yield TaskHandle(bars, task_id)
+            finally:
+                bars.remove_task(task_id)
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)  # type: ignore[arg-type]
+        with self.task(description, total) as handle:
+            for item in items:
+                yield item
+                handle.advance()
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message)
+
+
+class TaskHandle:
+    def __init__(self, bars: RichProgress, task_id):
+        self._bars, self._id = bars, task_id
+
+    def advance(self, n: int = 1, info: str | None = None) -> None:
+        if info is None:
+            self._bars.advance(self._id, n)
+        else:
+            self._bars.update(self._id, advance=n, info=info)

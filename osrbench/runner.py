@@ -1,0 +1,184 @@
+"""The run loop: protocol split -> method.fit -> scorers -> record, for each requested split."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from osrbench.api import AugmentationSpec, DataOptions, OsrbenchError, RunContext
+from osrbench.config import build_config, config_dict, config_hash, split_overrides
+from osrbench.plugins import Plugins, load_plugins
+from osrbench.progress import Progress
+from osrbench.records import SCHEMA, device_name, read_record, record_path, run_label, versions, write_record
+
+
+@dataclass
+class RunRequest:
+    method: str = "msp"
+    protocol: str = "digits"
+    augment: str | None = None
+    scorers: list[str] = field(default_factory=lambda: ["osr"])
+    splits: list[int] | None = None  # None = all
+    seed: int = 0
+    data: DataOptions = field(default_factory=lambda: DataOptions(Path(".")))
+    device: str = "auto"
+    results_dir: Path = Path("results")
+    overrides: dict[str, str] = field(default_factory=dict)
+    force: bool = False
+    quiet: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise OsrbenchError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise OsrbenchError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _non_default(config: Any) -> dict[str, Any]:
+    defaults = config_dict(type(config)())
+    return {k: v for k, v in config_dict(config).items() if defaults.get(k) != v}
+
+
+def _parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Run:
+    """One resolved request: the plugins, their configs, and where each split's record goes."""
+
+    def __init__(self, request: RunRequest, plugins: Plugins | None = None):
+        self.request = request
+        self.plugins = plugins or load_plugins()
+        p = self.plugins
+        self.method = p.methods.get(request.method)
+        self.protocol = p.protocols.get(request.protocol)
+        self.augmentation: AugmentationSpec | None = p.augmentations.get(request.augment) if request.augment else None
+        if self.augmentation is not None and not self.method.accepts_augmentation:
+            raise OsrbenchError(f"method {self.method.name!r} takes no augmentation; drop --augment")
+        if not request.scorers:
+            raise OsrbenchError("--scorer: name at least one scorer")
+        self.scorers = [p.scorers.get(name) for name in request.scorers]
+        owners = {s.name for s in self.scorers} | ({self.augmentation.name} if self.augmentation else set())
+        grouped = split_overrides(request.overrides, owners)
+        self.method_config = build_config(self.method.config, grouped[""], f"method {self.method.name!r}")
+        self.aug_config = (build_config(self.augmentation.config, grouped.get(self.augmentation.name, {}),
+                                        f"augmentation {self.augmentation.name!r}") if self.augmentation else None)
+        self.scorer_configs = {s.name: build_config(s.config, grouped.get(s.name, {}), f"scorer {s.name!r}")
+                               for s in self.scorers}
+        splits = request.splits if request.splits is not None else list(range(self.protocol.n_splits))
+        bad = [s for s in splits if not 0 <= s < self.protocol.n_splits]
+        if bad:
+            raise OsrbenchError(f"--split {bad[0]}: protocol {self.protocol.name!r} has splits "
+                                f"0..{self.protocol.n_splits - 1} (or 'all')")
+        self.splits = splits
+        self.record_name = self.method.record_name(self.method_config) if self.method.record_name else self.method.name
+        # Runs whose training config differs from the defaults are kept apart by a hash of the difference.
+        training_overrides = {"method": _non_default(self.method_config),
+                              "augmentation": _non_default(self.aug_config) if self.aug_config else {}}
+        self.training_overrides = {k: v for k, v in training_overrides.items() if v}
+        self.label = run_label(self.record_name, self.augmentation.name if self.augmentation else None,
+                               config_hash(self.training_overrides) if self.training_overrides else None)
+        self.device = resolve_device(request.device)
+
+    def path(self, split: int) -> Path:
+        r = self.request
+        return record_path(r.results_dir, self.protocol.name, self.label, split, r.seed)
+
+    def execute(self, progress: Progress | None = None) -> list[dict[str, Any]]:
+        progress = progress or Progress(quiet=self.request.quiet)
+        records = []
+        for split in self.splits:
+            path = self.path(split)
+            if path.exists() and not self.request.force:
+                progress.log(f"[dim]split {split}: record exists ({path}); skipped (use --force to rerun)[/dim]")
+                records.append(read_record(path))
+                continue
+            records.append(self._run_split(split, path, progress))
+        return records
+
+    def _run_split(self, split_index: int, path: Path, progress: Progress) -> dict[str, Any]:
+        r = self.request
+        work_dir = path.with_suffix("")
+        if r.force and work_dir.exists():
+            for ckpt in work_dir.glob("*.ckpt"):
+                ckpt.unlink()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        split = self.protocol.load(split_index, r.data)
+        if self.device.type == "cuda":
+            split = split.to(self.device)
+        seed_everything(r.seed)
+        augmentation = self.augmentation.build(self.aug_config) if self.augmentation else None
+        ctx = RunContext(device=self.device, seed=r.seed, work_dir=work_dir, progress=progress,
+                         augmentation=augmentation, data=r.data)
+        config = {
+            "method": config_dict(self.method_config),
+            "augmentation": config_dict(self.aug_config) if self.aug_config else None,
+            "scorers": {k: config_dict(v) for k, v in self.scorer_configs.items()},
+        }
+        names = {"name": self.record_name, "method": self.method.name, "protocol": self.protocol.name,
+                 "augmentation": self.augmentation.name if self.augmentation else None,
+                 "split": split_index, "seed": r.seed, "label": self.label}
+        self.plugins.hook.osrbench_run_started(run={**names, "config": config})
+        progress.log(f"[bold]{self.label}[/bold] on {self.protocol.name} split {split_index} "
+                     f"({len(split.train_images)} train, {len(split.test_images)} known test, "
+                     f"{len(split.unknown_images)} unknown test) on {self.device}")
+        train_began = time.perf_counter()
+        model = self.method.fit(split, self.method_config, ctx)
+        train_seconds = time.perf_counter() - train_began
+        model.eval()
+        metrics, score_seconds = {}, {}
+        for scorer in self.scorers:
+            t0 = time.perf_counter()
+            metrics[scorer.name] = scorer.score(model, split, self.scorer_configs[scorer.name], ctx)
+            score_seconds[scorer.name] = round(time.perf_counter() - t0, 3)
+        record = {
+            "schema": SCHEMA, **names,
+            "protocol_version": split.extras.get("protocol_version"),
+            "split_family": split.split_family,
+            "data_fingerprint": split.fingerprint,
+            "config": config,
+            "overrides": self.training_overrides,
+            "metrics": metrics,
+            "cost": {
+                "wall_seconds": round(time.perf_counter() - began, 3),
+                "train_seconds": round(train_seconds, 3),
+                "score_seconds": score_seconds,
+                "device": device_name(self.device),
+                "device_type": self.device.type,
+                "parameters": _parameter_count(model),
+                "epochs": getattr(self.method_config, "epochs", None),
+            },
+            "method_info": ctx.extra_record,
+            "versions": versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        write_record(record, path)
+        for ckpt in work_dir.glob("*.ckpt"):  # the record is safe now; training checkpoints are not needed
+            ckpt.unlink()
+        if not any(work_dir.iterdir()):
+            shutil.rmtree(work_dir)
+        self.plugins.hook.osrbench_run_finished(record=record)
+        return record
+
+
+def run(request: RunRequest, plugins: Plugins | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+    return Run(request, plugins).execute(progress)
