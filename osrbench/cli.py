@@ -1,0 +1,154 @@
+"""The ``osrbench`` command line: run, list, leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import osrbench
+from osrbench.api import DataOptions, OsrbenchError
+from osrbench.config import describe_fields, parse_overrides
+from osrbench.data import DEFAULT_ROOT
+from osrbench.plugins import KINDS, load_plugins
+
+console = Console()
+
+
+def _splits(text: str) -> list[int] | None:
+    if text == "all":
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a split index, a comma list or 'all', got {text!r}") from None
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="train a method on a protocol and score it; stores one record per split",
+                       description="Train METHOD on each split of PROTOCOL, score it, print a table and store "
+                                   "one JSON record per split. With no options: the msp baseline on the "
+                                   "bundled digits protocol, on the CPU in well under a minute.")
+    p.add_argument("--method", default="msp", help="training method (see `osrbench list methods`; default msp)")
+    p.add_argument("--protocol", default="digits", help="protocol (see `osrbench list protocols`; default digits)")
+    p.add_argument("--augment", default=None, metavar="NAME",
+                   help="training-time batch augmentation (see `osrbench list augmentations`; default none)")
+    p.add_argument("--scorer", default="osr", metavar="NAME[,NAME]",
+                   help="comma-separated scorers (see `osrbench list scorers`; default osr)")
+    p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT,
+                   help=f"folder of the dataset cache and originals (default $OSRBENCH_DATA or {DEFAULT_ROOT})")
+    p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto: cuda when available)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where records go (default ./results)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a method option (KEY=VALUE) or an augmentation/scorer option (NAME.KEY=VALUE); "
+                        "repeatable; `osrbench list methods -v` shows the keys")
+    p.add_argument("--force", action="store_true", help="rerun splits whose record already exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="list installed plugins", description="List installed plugins with the "
+                       "distribution that provides each; plugins that failed to load are reported with their error.")
+    p.add_argument("kind", nargs="?", choices=list(KINDS), help="only this kind (default all)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show each plugin's options (--set keys)")
+
+
+def _add_leaderboard(sub) -> None:
+    p = sub.add_parser("leaderboard", help="build the leaderboard table from stored records",
+                       description="Build a table from the records alone: rows = method (+augmentation), "
+                                   "columns = protocols, cells = mean ± std over splits, plus cost columns.")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
+    p.add_argument("--protocol", default=None, help="only this protocol")
+    p.add_argument("--metric", default="osr.auroc", help="metric shown in the cells, SCORER.KEY (default osr.auroc)")
+    p.add_argument("--format", choices=["md", "csv", "html"], default="md", help="output format (default md)")
+    p.add_argument("--output", type=Path, default=None, help="write to this file instead of printing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="osrbench", description="A benchmark harness for open-set recognition.")
+    parser.add_argument("--version", action="version", version=f"osrbench {osrbench.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_list(sub)
+    _add_leaderboard(sub)
+    return parser
+
+
+def cmd_run(args) -> int:
+    from osrbench.runner import Run, RunRequest
+    from osrbench.summary import results_table
+
+    request = RunRequest(
+        method=args.method, protocol=args.protocol, augment=args.augment,
+        scorers=[s.strip() for s in args.scorer.split(",") if s.strip()], splits=args.split, seed=args.seed,
+        data=DataOptions(args.data_root, args.download), device=args.device, results_dir=args.results_dir,
+        overrides=parse_overrides(args.overrides), force=args.force, quiet=args.quiet,
+    )
+    run = Run(request)
+    records = run.execute()
+    console.print(results_table(records, title=f"{run.label} on {run.protocol.name}"))
+    console.print(f"records: {run.path(run.splits[0]).parent}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    plugins = load_plugins()
+    for kind in [args.kind] if args.kind else list(KINDS):
+        table = Table(title=kind, title_justify="left", show_lines=args.verbose)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        table.add_column("provided by")
+        for entry in plugins.registry(kind):
+            text = entry.spec.description
+            config = getattr(entry.spec, "config", None)
+            if args.verbose and config is not None:
+                opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))
+                text = f"{text}\n{opts}" if opts else text
+            table.add_row(entry.spec.name, text, f"{entry.plugin} ({entry.distribution})")
+        console.print(table)
+    for name, error in sorted(plugins.failures.items()):
+        console.print(f"[red]plugin {name!r} failed to load:[/red] {error}")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from osrbench.leaderboard import build_leaderboard, render
+
+    table = build_leaderboard(args.results_dir, protocol=args.protocol, metric=args.metric)
+    text = render(table, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        console.print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `osrbench` alone: show what there is to do
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except OsrbenchError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; finished splits are stored, rerun the same command to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
