@@ -46,6 +46,7 @@ class BaselineConfig:
     crop_pad: int = _opt(-1, "pad-and-crop range in pixels; -1 = image size / 8")
     cutout: int = _opt(-1, "cutout square side in pixels; -1 = 12 for images of 32 px and more, else 0")
     compile: bool = _opt(True, "torch.compile the network on CUDA")
+    flip_tta: bool = _opt(True, "average the logits of each test image and its mirror image (where flips keep the class)")
 
     def validate(self) -> None:
         if self.backbone not in ("auto", *BACKBONES):
@@ -59,15 +60,16 @@ class BaselineConfig:
 class ClassifierModel(OpenSetModel):
     has_embedding = True
 
-    def __init__(self, net: Classifier, score: str):
+    def __init__(self, net: Classifier, score: str, flip_tta: bool):
         super().__init__()
-        self.net, self.score = net, score
+        self.net, self.score, self.flip_tta = net, score, flip_tta
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        logits = self.net(x).float()
+        return (logits + self.net(x.flip(3)).float()) / 2 if self.flip_tta else logits
 
     def predict(self, images: Tensor) -> Prediction:
-        logits = self.net(images).float()
+        logits = self(images)
         if self.score == "msp":
             value, label = logits.softmax(dim=1).max(dim=1)
         else:
@@ -121,7 +123,7 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext, score: str) -> Cl
                          epochs=config.epochs, batches=lambda epoch: data, step=step)
     ctx.extra_record.update({"backbone": backbone_name(split, config), "crop_pad": crop_pad, "cutout": cutout,
                              "final_loss": stats["final_loss"]})
-    return ClassifierModel(net, score)
+    return ClassifierModel(net, score, config.flip_tta and split.hflip)
 
 
 def _method(score: str, description: str) -> MethodSpec:
