@@ -1,4 +1,4 @@
-"""The ``osrbench`` command line: run, list, leaderboard."""
+"""The ``osrbench`` command line: run, list, leaderboard, report."""
 
 from __future__ import annotations
 
@@ -70,6 +70,12 @@ def _add_leaderboard(sub) -> None:
     p.add_argument("--output", type=Path, default=None, help="write to this file instead of printing")
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="print one run's metrics and list its plots",
+                       description="Print every metric of one run (all scorers) and list the PNG plots in its folder.")
+    p.add_argument("run", type=Path, metavar="RUN", help="a record (results/PROTOCOL/LABEL/splitN-seedS.json) or its run folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="osrbench", description="A benchmark harness for open-set recognition.")
     parser.add_argument("--version", action="version", version=f"osrbench {osrbench.__version__}")
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_list(sub)
     _add_leaderboard(sub)
+    _add_report(sub)
     return parser
 
 
@@ -131,7 +138,14 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard}
+def cmd_report(args) -> int:
+    from osrbench.report import report
+
+    report(args.run, console)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,8 +41,11 @@ def _validate(path: Path, data: Any) -> dict:
     for i, split in enumerate(data["splits"]):
         for part in ("known", "unknown"):
             values = split.get(part) if isinstance(split, dict) else None
-            if not isinstance(values, list) or not values or not all(isinstance(v, int) for v in values):
-                raise _fail(path, f"splits[{i}].{part}", "must be a non-empty list of class indices")
+            # An empty unknown list makes a closed-set protocol (every class known; OOD sets come from a scorer).
+            if (not isinstance(values, list) or (part == "known" and not values)
+                    or not all(isinstance(v, int) for v in values)):
+                what = "a non-empty list" if part == "known" else "a list (empty for a closed-set protocol)"
+                raise _fail(path, f"splits[{i}].{part}", f"must be {what} of class indices")
         if len(set(split["known"])) != len(split["known"]):
             raise _fail(path, f"splits[{i}].known", "lists a class twice")
         if data["dataset"] == data["unknown_dataset"] and set(split["known"]) & set(split["unknown"]):
@@ -54,6 +57,8 @@ def _validate(path: Path, data: Any) -> dict:
 
 def _select(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples whose label is in ``classes``, relabelled by position in ``classes``."""
+    if not classes:
+        return x[:0], y[:0]
     lookup = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
     lookup[torch.tensor(classes)] = torch.arange(len(classes))
     new = lookup[y]
@@ -80,7 +85,7 @@ def _load_split(data: dict, index: int, options: DataOptions) -> Split:
         unknown_class_names=[unknown_ds.classes[c] for c in split["unknown"]],
         mean=tuple(data["mean"]), std=tuple(data["std"]),
         fingerprint=fingerprint, split_family=data["split_family"], hflip=data["hflip"],
-        extras={"protocol_version": data["version"]},
+        extras={"protocol_version": data["version"], "dataset": data["dataset"], "known_classes": list(split["known"])},
     )
 
 

@@ -1,38 +1,33 @@
-"""Built-in scorers. ``osr``: AUROC, OSCR, macro-F1 at 95% known TPR, closed-set accuracy."""
+"""Built-in scorers, registered here; each lives in its own module.
+
+* ``osr``: AUROC, OSCR, macro-F1 at 95% known TPR, closed-set accuracy, the openness–F1 curve.
+* ``ood``: OOD detection against whole datasets (TNR at 95% TPR, AUROC, DTACC, AUIN, AUOUT).
+* ``corruption``: accuracy and its drop under the 15 common corruptions at 5 severities.
+* ``linear-probe``: top-1 / top-5 of a linear classifier on the frozen embedding.
+
+Scorers write their figures (PNG, fixed names) into the run's folder and list them under ``plots``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import osrbench
-from osrbench import OpenSetModel, OsrbenchError, RunContext, ScorerSpec, Split
-from osrbench import metrics
-from osrbench.batches import predict_all
-
-
-@dataclass
-class OSRConfig:
-    tpr: float = field(default=0.95, metadata={"help": "share of known test samples kept when thresholding for macro-F1"})
-    batch_size: int = field(default=1024, metadata={"help": "inference batch size"})
-
-    def validate(self) -> None:
-        if not 0 < self.tpr <= 1:
-            raise OsrbenchError(f"--set osr.tpr={self.tpr}: must lie in (0, 1]")
-
-
-def score_osr(model: OpenSetModel, split: Split, config: OSRConfig, ctx: RunContext) -> dict:
-    known = predict_all(model, split.test_images, ctx, config.batch_size)
-    unknown = predict_all(model, split.unknown_images, ctx, config.batch_size)
-    return {
-        "auroc": metrics.auroc(known.scores, unknown.scores),
-        "oscr": metrics.oscr(known.scores, known.labels, split.test_labels, unknown.scores),
-        "macro_f1": metrics.macro_f1_at_tpr(known.scores, known.labels, split.test_labels, unknown.scores,
-                                            unknown.labels, split.num_classes, config.tpr),
-        "accuracy": metrics.closed_set_accuracy(known.labels, split.test_labels),
-    }
+from osrbench import ScorerSpec
+from osrbench_scorers.corruption import CorruptionConfig, score_corruption
+from osrbench_scorers.linear_probe import LinearProbeConfig, score_linear_probe
+from osrbench_scorers.ood import OODConfig, score_ood
+from osrbench_scorers.osr import OSRConfig, score_osr
 
 
 @osrbench.hookimpl
 def osrbench_scorers():
-    return [ScorerSpec(name="osr", description="open-set recognition: AUROC, OSCR, macro-F1 at 95% TPR, closed-set accuracy",
-                       config=OSRConfig, score=score_osr)]
+    return [
+        ScorerSpec(name="osr", description="open-set recognition: AUROC, OSCR, macro-F1 at 95% TPR, closed-set "
+                                           "accuracy, openness–F1 curve", config=OSRConfig, score=score_osr),
+        ScorerSpec(name="ood", description="OOD detection vs whole datasets (known test set = in-distribution): "
+                                           "TNR@95TPR, AUROC, DTACC, AUIN, AUOUT", config=OODConfig, score=score_ood),
+        ScorerSpec(name="corruption", description="accuracy under 15 common corruptions x 5 severities and its drop "
+                                                  "(needs imagecorruptions-imaug)", config=CorruptionConfig,
+                   score=score_corruption),
+        ScorerSpec(name="linear-probe", description="linear classifier on the frozen embedding: top-1 / top-5",
+                   config=LinearProbeConfig, score=score_linear_probe),
+    ]

@@ -1,0 +1,103 @@
+"""``corruption``: accuracy under the 15 common corruptions of Hendrycks & Dietterich at 5 severities.
+
+The known test set is corrupted (``corruption_sets``: generated once and cached, or read from a
+prepared CIFAR-10-C style folder) and classified with the model's own ``predict``. Reported:
+A(c, s), the drop D(c, s) = A_clean − A(c, s), its mean per corruption D̄_c (over the chosen
+severities), per severity, and overall D̄ (mean of the D̄_c), as in GradMix §4.4 / Table 5; and
+which implementation made the corrupted images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.batches import predict_all
+from osrbench.metrics import closed_set_accuracy
+from osrbench_scorers import plots
+from osrbench_scorers.corruption_sets import (COMMON, find_cache, generate_missing, prepared_folder, read_prepared,
+                                              set_path)
+
+ISSUE_NOTE = "ImageNet-C severity constants (tuned for 224 px): not comparable with published CIFAR-10-C numbers"
+
+
+@dataclass
+class CorruptionConfig:
+    corruptions: list[str] = field(default_factory=lambda: list(COMMON),
+                                   metadata={"help": "corruptions to apply, comma-separated (default: the 15 common ones)"})
+    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5], metadata={"help": "severities 1..5 to apply"})
+    workers: int = field(default=0, metadata={"help": "worker processes generating corrupted sets (0 = one per CPU core)"})
+    prepared: str = field(default="auto", metadata={
+        "help": "CIFAR-10-C style folder to read instead of generating; auto = <data root>/CIFAR-10-C for CIFAR-10 "
+                "protocols if present; none = always generate"})
+    cache_dir: str = field(default="", metadata={"help": "where generated sets are cached (default <data root>/corruptions)"})
+    batch_size: int = field(default=1024, metadata={"help": "inference batch size"})
+    plots: bool = field(default=True, metadata={"help": "write the accuracy-drop bar chart (corruption-drop.png)"})
+
+    def validate(self) -> None:
+        unknown = [c for c in self.corruptions if c not in COMMON]
+        if unknown or not self.corruptions:
+            raise OsrbenchError(f"--set corruption.corruptions: {unknown[0] if unknown else 'empty'} is not one of the "
+                                f"common corruptions: {', '.join(COMMON)}")
+        if not self.severities or any(s not in (1, 2, 3, 4, 5) for s in self.severities):
+            raise OsrbenchError(f"--set corruption.severities={self.severities}: choose among 1,2,3,4,5")
+        if len(set(self.corruptions)) < len(self.corruptions) or len(set(self.severities)) < len(self.severities):
+            raise OsrbenchError("--set corruption: a corruption or severity is listed twice")
+        if self.workers < 0:
+            raise OsrbenchError(f"--set corruption.workers={self.workers}: must be 0 (all cores) or more")
+
+
+def corrupted_sets(split: Split, config: CorruptionConfig, ctx: RunContext, wanted: list[tuple[str, int]]):
+    """(a function giving the uint8 images of one set, facts for the record)."""
+    root = Path(ctx.data.root) if ctx.data is not None else None
+    prepared = prepared_folder(config.prepared, split, root)
+    if prepared is not None:
+        arrays = read_prepared(prepared, split, wanted)
+        return arrays.__getitem__, {"implementation": f"prepared arrays ({prepared})", "generation_seconds": 0.0}
+    if config.cache_dir:
+        cache_root = Path(config.cache_dir)
+    elif root is not None:
+        cache_root = root / "corruptions"
+    else:
+        raise OsrbenchError("scorer 'corruption' needs a data root or --set corruption.cache_dir=DIR for its cache")
+    clean = split.test_images.cpu()
+    folder, impl = find_cache(cache_root, clean, wanted)
+    seconds = generate_missing(clean, wanted, folder, impl, config.workers, ctx.seed, ctx.progress)
+
+    def load(key: tuple[str, int]) -> torch.Tensor:
+        return torch.from_numpy(np.load(set_path(folder, *key)))
+
+    return load, {"implementation": f"{impl} ({ISSUE_NOTE})", "cache": str(folder),
+                  "generation_seconds": round(seconds, 3)}
+
+
+def score_corruption(model: OpenSetModel, split: Split, config: CorruptionConfig, ctx: RunContext) -> dict:
+    wanted = [(c, s) for c in config.corruptions for s in config.severities]
+    load, facts = corrupted_sets(split, config, ctx, wanted)
+    labels = split.test_labels
+    clean = closed_set_accuracy(predict_all(model, split.test_images, ctx, config.batch_size).labels, labels)
+    accuracy: dict[str, dict[str, float]] = {c: {} for c in config.corruptions}
+    for c, s in ctx.progress.track(wanted, "scoring corrupted sets"):
+        pred = predict_all(model, load((c, s)), ctx, config.batch_size).labels
+        accuracy[c][str(s)] = closed_set_accuracy(pred, labels)
+    drop = {c: {s: clean - a for s, a in per.items()} for c, per in accuracy.items()}
+    per_corruption = {c: float(np.mean(list(per.values()))) for c, per in drop.items()}
+    per_severity = {str(s): float(np.mean([drop[c][str(s)] for c in drop])) for s in config.severities}
+    out = {
+        "clean_accuracy": clean,
+        "mean_drop": float(np.mean(list(per_corruption.values()))),
+        "mean_corrupted_accuracy": float(np.mean([a for per in accuracy.values() for a in per.values()])),
+        "mean_drop_per_corruption": per_corruption,
+        "mean_drop_per_severity": per_severity,
+        "accuracy": accuracy,
+        "drop": drop,
+        **facts,
+    }
+    if config.plots:
+        title = f"accuracy drop under corruptions, {split.protocol} split {split.index} (clean {100 * clean:.1f}%)"
+        out["plots"] = [plots.save(plots.corruption_figure(drop, title), ctx.work_dir, plots.CORRUPTION)]
+    return out

@@ -1,0 +1,199 @@
+"""The corrupted test sets of the ``corruption`` scorer: generated once and cached, or read prepared.
+
+Generation uses the maintained ``imagecorruptions-imaug`` package (import name ``imagecorruptions``;
+Hendrycks & Dietterich's code with ImageNet-C's severity constants, which were tuned for 224 px
+images, so the numbers are not comparable with the published CIFAR-10-C arrays; see
+methods/corruptions.md). The library corrupts one HxWxC image at a time, so the work is spread over
+worker processes and each (corruption, severity) set is cached as a uint8 (N, C, H, W) ``.npy`` under
+``<cache root>/<hash of the clean images>/<implementation>/``: a later run on the same images reads it.
+The library needs images of at least 32 px: smaller ones are enlarged by an integer factor (pixel
+repetition) and averaged back down afterwards. It returns colour images; grey inputs get the channel
+mean back. Each chunk of images has its own seed, so the sets do not depend on the number of workers.
+
+A prepared CIFAR-10-C style folder (``<corruption>.npy`` holding severities 1..5 stacked, 32x32x3,
+in the test-set order of the protocol's dataset, and ``labels.npy``) is read instead when given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib.metadata import PackageNotFoundError, version
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from osrbench import OsrbenchError, Split
+
+PACKAGE = "imagecorruptions-imaug"
+COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+          "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+          "jpeg_compression")
+MIN_SIZE = 32  # the library refuses smaller images
+
+
+def implementation() -> str:
+    """``"imagecorruptions-imaug 1.1.5"``, or a clear error naming the package to install."""
+    try:
+        import imagecorruptions  # noqa: F401
+
+        return f"{PACKAGE} {version(PACKAGE)}"
+    except (ImportError, PackageNotFoundError):
+        raise OsrbenchError(
+            f"scorer 'corruption' needs the {PACKAGE} package to generate corrupted test sets: "
+            f"pip install {PACKAGE} (or pip install 'osrbench[corruptions]'), or give a prepared "
+            "CIFAR-10-C style folder with --set corruption.prepared=DIR") from None
+
+
+def upscale_factor(height: int, width: int) -> int:
+    return math.ceil(MIN_SIZE / min(height, width)) if min(height, width) < MIN_SIZE else 1
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"  # one core per worker; set before the library loads OpenCV/numba
+
+
+def corrupt_chunk(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+    """Corrupt uint8 (N, H, W, C) images one by one with the library (runs in a worker process)."""
+    from imagecorruptions import corrupt
+
+    np.random.seed(seed)  # the library draws its noise from numpy's global generator
+    n, height, width, channels = images.shape
+    f = upscale_factor(height, width)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        x = image.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else image
+        y = corrupt(x[..., 0] if channels == 1 else x, corruption_name=name, severity=severity).astype(np.float32)
+        if channels == 1:
+            y = y.mean(axis=2, keepdims=True)
+        if f > 1:
+            y = y.reshape(height, f, width, f, channels).mean(axis=(1, 3))
+        out[i] = np.clip(np.round(y), 0, 255).astype(np.uint8)
+    return out
+
+
+def images_digest(images: torch.Tensor) -> str:
+    a = np.ascontiguousarray(images.cpu().numpy())
+    return hashlib.sha256(f"{a.shape}".encode() + a.tobytes()).hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    return text.replace(" ", "-")
+
+
+def set_path(folder: Path, name: str, severity: int) -> Path:
+    return folder / f"{name}-{severity}.npy"
+
+
+def find_cache(root: Path, images: torch.Tensor, wanted: list[tuple[str, int]]) -> tuple[Path, str]:
+    """The cache folder to use and its implementation: the installed one, else an existing complete cache."""
+    base = root / images_digest(images)
+    try:
+        impl = implementation()
+        return base / _slug(impl), impl
+    except OsrbenchError:
+        for folder in sorted(base.glob("*/")):
+            if all(set_path(folder, c, s).exists() for c, s in wanted):
+                return folder, json.loads((folder / "info.json").read_text())["implementation"]
+        raise
+
+
+def _chunk_seed(seed: int, name: str, severity: int, start: int) -> int:
+    return int(np.random.SeedSequence([seed, COMMON.index(name), severity, start]).generate_state(1)[0])
+
+
+def _save_atomic(array: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder: Path, impl: str, workers: int,
+                     seed: int, progress) -> float:
+    """Write every wanted set missing from ``folder``; returns the seconds spent (0 when all were cached)."""
+    import time
+
+    missing = [(c, s) for c, s in wanted if not set_path(folder, c, s).exists()]
+    if not missing:
+        return 0.0
+    began = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    nhwc = np.ascontiguousarray(images.cpu().permute(0, 2, 3, 1).numpy())
+    n = len(nhwc)
+    workers = workers or os.cpu_count() or 1
+    size = max(1, min(250, math.ceil(n / workers)))
+    tasks = [(c, s, start) for c, s in missing for start in range(0, n, size)]
+    buffers: dict[tuple[str, int], np.ndarray] = {}
+    left = {key: math.ceil(n / size) for key in missing}
+
+    def store(c: str, s: int, start: int, chunk: np.ndarray) -> None:
+        buf = buffers.setdefault((c, s), np.empty_like(nhwc))
+        buf[start:start + len(chunk)] = chunk
+        left[(c, s)] -= 1
+        if left[(c, s)] == 0:
+            _save_atomic(np.ascontiguousarray(buffers.pop((c, s)).transpose(0, 3, 1, 2)), set_path(folder, c, s))
+
+    with progress.task(f"corrupting {n} images ({len(missing)} sets, {workers} workers)", len(tasks)) as bar:
+        if workers == 1:
+            _init_worker()
+            for c, s, start in tasks:
+                store(c, s, start, corrupt_chunk(nhwc[start:start + size], c, s, _chunk_seed(seed, c, s, start)))
+                bar.advance()
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+                futures = {pool.submit(corrupt_chunk, nhwc[start:start + size], c, s, _chunk_seed(seed, c, s, start)):
+                           (c, s, start) for c, s, start in tasks}
+                for future in as_completed(futures):
+                    store(*futures[future], future.result())
+                    bar.advance()
+    h, w = nhwc.shape[1:3]
+    (folder / "info.json").write_text(json.dumps({
+        "implementation": impl, "images": n, "shape": list(images.shape[1:]), "upscale_factor": upscale_factor(h, w),
+        "seed": seed}, indent=1))
+    return time.perf_counter() - began
+
+
+def prepared_folder(option: str, split: Split, root: Path | None) -> Path | None:
+    """The prepared folder to read: the option's path, or with ``auto`` ``<root>/CIFAR-10-C`` for CIFAR-10 splits."""
+    if option in ("", "none"):
+        return None
+    if option != "auto":
+        folder = Path(option)
+        if not folder.is_dir():
+            raise OsrbenchError(f"--set corruption.prepared={option}: no such folder")
+        return folder
+    if root is None or split.extras.get("dataset") != "cifar10":
+        return None
+    folder = Path(root) / "CIFAR-10-C"
+    return folder if folder.is_dir() else None
+
+
+def read_prepared(folder: Path, split: Split, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], torch.Tensor]:
+    """The known test samples of ``split`` from a CIFAR-10-C style folder, per (corruption, severity)."""
+    known = split.extras.get("known_classes")
+    if known is None:
+        raise OsrbenchError(f"protocol {split.protocol!r} does not say which dataset classes are known; "
+                            "cannot select its test samples from the prepared corruption arrays")
+    labels = np.load(folder / "labels.npy")
+    n = len(labels) // 5
+    first = labels[:n]
+    keep = np.isin(first, known)
+    relabel = np.full(int(first.max()) + 1, -1)
+    relabel[known] = np.arange(len(known))
+    if keep.sum() != len(split.test_images) or not np.array_equal(relabel[first[keep]], split.test_labels.cpu().numpy()):
+        raise OsrbenchError(f"the prepared corruption arrays in {folder} do not match the known test set of "
+                            f"{split.protocol} split {split.index} (labels differ); use --set corruption.prepared=none")
+    out = {}
+    for c, s in wanted:
+        path = folder / f"{c}.npy"
+        if not path.exists():
+            raise OsrbenchError(f"prepared folder {folder} has no {path.name}; choose corruptions it has with "
+                                "--set corruption.corruptions=... or use --set corruption.prepared=none")
+        block = np.load(path, mmap_mode="r")[(s - 1) * n:s * n]
+        out[(c, s)] = torch.from_numpy(np.ascontiguousarray(block[keep].transpose(0, 3, 1, 2)))
+    return out
