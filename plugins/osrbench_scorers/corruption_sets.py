@@ -35,6 +35,7 @@ COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glas
           "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
           "jpeg_compression")
 MIN_SIZE = 32  # the library refuses smaller images
+CHUNK = 100  # images per task; fixed, so that the per-chunk seeds do not depend on the number of workers
 
 
 def implementation() -> str:
@@ -126,10 +127,9 @@ def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder
     nhwc = np.ascontiguousarray(images.cpu().permute(0, 2, 3, 1).numpy())
     n = len(nhwc)
     workers = workers or os.cpu_count() or 1
-    size = max(1, min(250, math.ceil(n / workers)))
-    tasks = [(c, s, start) for c, s in missing for start in range(0, n, size)]
+    tasks = [(c, s, start) for c, s in missing for start in range(0, n, CHUNK)]
     buffers: dict[tuple[str, int], np.ndarray] = {}
-    left = {key: math.ceil(n / size) for key in missing}
+    left = {key: math.ceil(n / CHUNK) for key in missing}
 
     def store(c: str, s: int, start: int, chunk: np.ndarray) -> None:
         buf = buffers.setdefault((c, s), np.empty_like(nhwc))
@@ -142,11 +142,11 @@ def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder
         if workers == 1:
             _init_worker()
             for c, s, start in tasks:
-                store(c, s, start, corrupt_chunk(nhwc[start:start + size], c, s, _chunk_seed(seed, c, s, start)))
+                store(c, s, start, corrupt_chunk(nhwc[start:start + CHUNK], c, s, _chunk_seed(seed, c, s, start)))
                 bar.advance()
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-                futures = {pool.submit(corrupt_chunk, nhwc[start:start + size], c, s, _chunk_seed(seed, c, s, start)):
+                futures = {pool.submit(corrupt_chunk, nhwc[start:start + CHUNK], c, s, _chunk_seed(seed, c, s, start)):
                            (c, s, start) for c, s, start in tasks}
                 for future in as_completed(futures):
                     store(*futures[future], future.result())
