@@ -126,7 +126,7 @@ def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder
     folder.mkdir(parents=True, exist_ok=True)
     nhwc = np.ascontiguousarray(images.cpu().permute(0, 2, 3, 1).numpy())
     n = len(nhwc)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     tasks = [(c, s, start) for c, s in missing for start in range(0, n, CHUNK)]
     buffers: dict[tuple[str, int], np.ndarray] = {}
     left = {key: math.ceil(n / CHUNK) for key in missing}
