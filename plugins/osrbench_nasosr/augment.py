@@ -18,9 +18,12 @@ from torch import Tensor
 def crop_flip_rotate(x: Tensor, *, scale_min: float, rotation: float, hflip: bool) -> Tensor:
     b, dev = x.shape[0], x.device
     area = torch.empty(b, device=dev).uniform_(scale_min, 1.0)
-    log_ratio = torch.empty(b, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
-    w = (area * log_ratio.exp()).sqrt().clamp(max=1.0)  # crop width / image width
-    h = (area / log_ratio.exp()).sqrt().clamp(max=1.0)
+    # aspect ratios whose crop fits inside the image (torchvision rejects the others)
+    lo = area.log().clamp(min=math.log(3 / 4))
+    hi = (-area.log()).clamp(max=math.log(4 / 3))
+    log_ratio = lo + (hi - lo) * torch.rand(b, device=dev)
+    w = (area * log_ratio.exp()).sqrt()  # crop width / image width
+    h = (area / log_ratio.exp()).sqrt()
     cx = (torch.rand(b, device=dev) * 2 - 1) * (1 - w)  # crop centre in [-1, 1] coordinates
     cy = (torch.rand(b, device=dev) * 2 - 1) * (1 - h)
     angle = (torch.rand(b, device=dev) * 2 - 1) * math.radians(rotation)

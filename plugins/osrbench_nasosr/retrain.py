@@ -33,9 +33,23 @@ def build_final_vae(arch: Architecture, split: Split, config: NasOsrConfig, ctx:
     return vae.to(ctx.device, memory_format=ctx.memory_format)
 
 
-def retrain(vae: ConditionalVAE, split: Split, config: NasOsrConfig, ctx: RunContext) -> dict[str, float]:
+def retrain_step(vae: ConditionalVAE, config: NasOsrConfig, ctx: RunContext, hflip: bool):
+    """The loss of one ``(epoch, images, labels)`` batch: augment, forward, the four losses (KL warmed up by epoch)."""
     weights = LossWeights(ce=config.ce_weight, kl=config.kl_weight, kl_z=config.kl_z_weight, re=config.re_weight,
                           cr=config.cr_weight, temperature=config.temperature)
+
+    def step(batch) -> torch.Tensor:
+        epoch, images, labels = batch
+        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
+                             hflip=hflip)
+        out = vae(x)
+        kl_scale = linear_warmup(epoch, config.retrain_epochs)
+        return nasosr_loss(out, labels.to(ctx.device), vae.prior_means(), config.z_dim, weights, kl_scale).total
+
+    return step
+
+
+def retrain(vae: ConditionalVAE, split: Split, config: NasOsrConfig, ctx: RunContext) -> dict[str, float]:
     data = Minibatches(split.train_images, split.train_labels, config.batch_size)
     iterations = min(len(data), config.retrain_iterations) if config.retrain_iterations else len(data)
     optimizer = torch.optim.SGD(vae.parameters(), lr=config.lr, momentum=config.momentum,
@@ -48,13 +62,6 @@ def retrain(vae: ConditionalVAE, split: Split, config: NasOsrConfig, ctx: RunCon
                 return
             yield epoch, images, labels
 
-    def step(batch) -> torch.Tensor:
-        epoch, images, labels = batch
-        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
-                             hflip=split.hflip)
-        out = vae(x)
-        kl_scale = linear_warmup(epoch, config.retrain_epochs)
-        return nasosr_loss(out, labels.to(ctx.device), vae.prior_means(), config.z_dim, weights, kl_scale).total
-
     return train_epochs(ctx, modules={"vae": vae}, optimizer=optimizer, scheduler=schedule,
-                        epochs=config.retrain_epochs, batches=batches, step=step, stage="nasosr-retrain")
+                        epochs=config.retrain_epochs, batches=batches, step=retrain_step(vae, config, ctx, split.hflip),
+                        stage="nasosr-retrain")

@@ -13,15 +13,15 @@
 * Snapshots are scored every ``search_eval_every`` epochs and at each phase's last epoch; the
   (α, β) of the phase-B snapshot with the **highest** F1 (paper; the code keeps the lowest) are
   derived into the architecture.
-* The whole state is checkpointed to ``nasosr-search.ckpt`` in the run's work dir (at most every 60 s and
-  at each phase end) and an interrupted search resumes from it.
+* The whole state is checkpointed to ``nasosr-search.ckpt`` in the run's work dir (at most every 5 minutes
+  and at each phase end) and an interrupted search resumes from it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -38,7 +38,7 @@ from osrbench_nasosr.supernet import SuperNet
 from osrbench_nasosr.test_rule import decide, fit_test_rule, open_set_f1
 from osrbench_nasosr.vae import ConditionalVAE
 
-CHECKPOINT_SECONDS = 60.0
+CHECKPOINT_SECONDS = 300.0  # a full-size super-network checkpoint is several GB
 
 
 @dataclass
@@ -87,9 +87,24 @@ def build_search_vae(split: Split, num_classes: int, config: NasOsrConfig, ctx: 
     return vae.to(ctx.device, memory_format=ctx.memory_format)
 
 
-def search_loss_weights(config: NasOsrConfig) -> LossWeights:
-    return LossWeights(ce=config.search_ce_weight, kl=config.search_kl_weight, kl_z=config.search_kl_z_weight,
-                       re=config.re_weight, cr=config.search_cr_weight, temperature=config.search_temperature)
+def build_architect(vae: ConditionalVAE, config: NasOsrConfig, ctx: RunContext, hflip: bool,
+                    iteration: Callable[[], int]) -> Architect:
+    """The architect with the search loss: augment, forward under autocast, the four losses (KL warmed up)."""
+    weights = LossWeights(ce=config.search_ce_weight, kl=config.search_kl_weight, kl_z=config.search_kl_z_weight,
+                          re=config.re_weight, cr=config.search_cr_weight, temperature=config.search_temperature)
+
+    def loss(batch) -> torch.Tensor:
+        images, labels = batch
+        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
+                             hflip=hflip)
+        with ctx.autocast():
+            out = vae(x)
+        return nasosr_loss(out, labels.to(ctx.device), vae.prior_means(), config.z_dim, weights,
+                           linear_warmup(iteration(), config.kl_warmup_iterations)).total
+
+    return Architect(vae, loss, weight_lr=config.weight_lr, weight_decay=config.weight_decay_search,
+                     arch_lr=config.arch_lr, grad_clip=config.grad_clip,
+                     accumulate_arch_grads=config.accumulate_arch_grads)
 
 
 @torch.no_grad()
@@ -143,21 +158,9 @@ def search(split: Split, config: NasOsrConfig, ctx: RunContext) -> SearchOutcome
     data = pas_split(split.train_images, split.train_labels, split.num_classes, num_pseudo, config.val_fraction,
                      generator)
     vae = build_search_vae(split, data.num_search_classes, config, ctx)
-    weights = search_loss_weights(config)
     state = {"epoch": 0, "iteration": 0, "history": [], "best": {"warmup": None, "search": None}, "seconds": 0.0}
 
-    def loss(batch) -> torch.Tensor:
-        images, labels = batch
-        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
-                             hflip=split.hflip)
-        with ctx.autocast():
-            out = vae(x)
-        return nasosr_loss(out, labels.to(ctx.device), vae.prior_means(), config.z_dim, weights,
-                           linear_warmup(state["iteration"], config.kl_warmup_iterations)).total
-
-    architect = Architect(vae, loss, weight_lr=config.weight_lr, weight_decay=config.weight_decay_search,
-                          arch_lr=config.arch_lr, grad_clip=config.grad_clip,
-                          accumulate_arch_grads=config.accumulate_arch_grads)
+    architect = build_architect(vae, config, ctx, split.hflip, lambda: state["iteration"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(architect.weight_opt, gamma=config.lr_decay_search)
     weight_batches = Minibatches(data.weight_images, data.weight_labels, config.batch_size, generator=generator)
     arch_batches = Minibatches(data.arch_images, data.arch_labels, config.batch_size, generator=generator)
@@ -189,7 +192,7 @@ def search(split: Split, config: NasOsrConfig, ctx: RunContext) -> SearchOutcome
             epoch = state["epoch"]
             phase = "warmup" if epoch < config.warmup_epochs else "search"
             if epoch == config.warmup_epochs and state["best"]["warmup"] is not None:
-                vae.load_state_dict(state["best"]["warmup"]["state"])  # code: reload the selected warm-up snapshot
+                vae.load_state_dict(state["best"]["warmup"].pop("state"))  # code: reload the selected warm-up snapshot
             vae.train()
             running = torch.zeros((), device=ctx.device)
             for _ in range(iterations):

@@ -66,11 +66,11 @@ def equicoordinate_quantile(cov: Tensor, level: float, draws: int, seed: int = 0
 
 
 def reconstruction_threshold(errors: Tensor, rule: str, keep: float = 0.95) -> float:
-    """``quantile95``: the smallest τ with at least ``keep`` of ``errors`` ≤ τ; else mean + 2·std."""
+    """``quantile95``: the smallest τ with at least ``keep`` of ``errors`` ≤ τ; else mean + 2·std (population std)."""
     e = errors.double().flatten()
     if rule == "quantile95":
         return float(e.sort().values[math.ceil(keep * len(e)) - 1])
-    return float(e.mean() + 2 * e.std())
+    return float(e.mean() + 2 * e.std(correction=0))
 
 
 class GaussianRule(nn.Module):
