@@ -1,0 +1,202 @@
+"""NAS-OSR on the GPU: search throughput, a budgeted search + retrain on cifar10 split 0, the results.
+
+    python benchmarks/gpu_nasosr.py --data-root DIR --out DIR [--tiny] [--budget 420]
+
+1. Builds the full-size super-network (F = 16, batch 64) and times the phase-A step (weights only)
+   and the phase-B iteration (architecture step + weight step), the snapshot scoring pass and the
+   retraining step of the paper's architecture; prints the throughputs in images/s.
+2. From those timings picks the epochs that fit the budget (whole script ≈ ``--budget`` seconds):
+   ~40% for the search (equal warm-up and search epochs, a snapshot scored every epoch), ~60% for
+   retraining, and runs ``nas-osr`` through the harness with scorers ``osr`` and ``nas-osr-rule``.
+3. Prints the epochs used, the derived architecture, parameter count, FLOPs (FlopCounterMode, one
+   32×32 image: encoder alone and the whole test-time pass with the K counterfactual decodes),
+   AUROC and macro-F1, and writes them to ``OUT/nasosr_gpu_summary.json``.
+
+``--tiny`` runs the same code on the digits protocol with the spec's fast-version sizes (CPU is
+fine) to check the script end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from osrbench import DataOptions, RunContext
+from osrbench.batches import Minibatches
+from osrbench.config import build_config
+from osrbench.plugins import load_plugins
+from osrbench.progress import Progress
+from osrbench.runner import RunRequest, run, seed_everything
+from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, limit_per_class
+from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
+from osrbench_nasosr.retrain import build_final_vae, retrain_step
+from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
+
+PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
+RESERVE_SECONDS = 45.0  # final test-rule fit, scorers, record, FLOP count
+
+
+def seconds_per_call(fn, calls: int, device: torch.device) -> float:
+    fn()  # warm-up (cuDNN autotuning, allocator)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - began) / calls
+
+
+def endless(batches: Minibatches):
+    while True:
+        yield from batches
+
+
+def measure_search(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> dict:
+    data = pas_split(split.train_images, split.train_labels, split.num_classes,
+                     pseudo_unknown_count(split.num_classes, config), config.val_fraction,
+                     torch.Generator().manual_seed(0))
+    vae = build_search_vae(split, data.num_search_classes, config, ctx)
+    architect = build_architect(vae, config, ctx, split.hflip, lambda: 0)
+    batches = Minibatches(data.weight_images, data.weight_labels, config.batch_size)
+    stream = endless(batches)
+    weight_step = seconds_per_call(lambda: architect.weight_step(next(stream)), calls, ctx.device)
+    both = seconds_per_call(lambda: (architect.arch_step(next(stream)), architect.weight_step(next(stream))),
+                            calls, ctx.device)
+    began = time.perf_counter()
+    score_snapshot(vae, data, config, ctx)
+    scoring = time.perf_counter() - began
+    out = {"supernet_parameters": sum(p.numel() for p in vae.parameters()), "iterations_per_epoch": len(batches),
+           "weight_step_s": weight_step, "search_iteration_s": both, "snapshot_scoring_s": scoring,
+           "phase_a_images_per_s": config.batch_size / weight_step,
+           "phase_b_images_per_s": 2 * config.batch_size / both}
+    del vae, architect
+    return out
+
+
+def measure_retrain(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> dict:
+    vae = build_final_vae(PAPER_ARCH, split, config, ctx)
+    step = retrain_step(vae, config, ctx, split.hflip)
+    opt = torch.optim.SGD(vae.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    stream = endless(Minibatches(split.train_images, split.train_labels, config.batch_size))
+
+    def one() -> None:
+        images, labels = next(stream)
+        with ctx.autocast():
+            loss = step((0, images, labels))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    seconds = seconds_per_call(one, calls, ctx.device)
+    iterations = len(split.train_images) // config.batch_size
+    return {"retrain_step_s": seconds, "iterations_per_epoch": iterations,
+            "retrain_images_per_s": config.batch_size / seconds}
+
+
+@torch.no_grad()
+def count_flops(arch: Architecture, split, config: NasOsrConfig, ctx: RunContext) -> dict:
+    vae = build_final_vae(arch, split, config, ctx).eval()
+    image = torch.rand(1, *split.image_shape, device=ctx.device)
+    with FlopCounterMode(display=False) as encoder:
+        vae.encode(vae.prepare(image))
+    with FlopCounterMode(display=False) as full:
+        x = vae.prepare(image)
+        mu, _, maps = vae.encode(x)
+        vae.class_logits(mu[:, vae.z_dim:])
+        vae.counterfactuals(mu[:, :vae.z_dim], vae.prior_means(), maps)
+    return {"parameters": sum(p.numel() for p in vae.parameters()),
+            "encoder_parameters": sum(p.numel() for p in vae.encoder.parameters()),
+            "encoder_gflops": encoder.get_total_flops() / 1e9, "test_pass_gflops": full.get_total_flops() / 1e9}
+
+
+def plan_epochs(search: dict, retrain: dict, remaining: float, tiny: bool) -> dict[str, str]:
+    """Equal warm-up and search epochs in ~40% of the remaining time, retraining epochs in ~60%."""
+    pair = search["iterations_per_epoch"] * (search["weight_step_s"] + search["search_iteration_s"])
+    pair += 2 * search["snapshot_scoring_s"]
+    per_phase = max(1, int(0.4 * remaining // pair))
+    retrain_epochs = max(1, int(0.6 * remaining // (retrain["iterations_per_epoch"] * retrain["retrain_step_s"])))
+    if tiny:
+        per_phase, retrain_epochs = min(per_phase, 1), min(retrain_epochs, 2)
+    return {"warmup_epochs": str(per_phase), "search_epochs": str(per_phase), "search_eval_every": "1",
+            "retrain_epochs": str(retrain_epochs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (records, summary JSON)")
+    parser.add_argument("--tiny", action="store_true", help="digits protocol, fast-version sizes, any device")
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds for the whole script (default 420)")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    if not args.tiny and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --tiny for a CPU check")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    protocol = "digits" if args.tiny else "cifar10"
+    base = dict(FAST_OVERRIDES) if args.tiny else {}
+    config = build_config(NasOsrConfig, base, "nas-osr")
+    data = DataOptions(args.data_root)
+    split = limit_per_class(load_plugins().protocols.get(protocol).load(0, data), config.train_per_class)
+    if device.type == "cuda":
+        split = split.to(device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(device=device, seed=0, work_dir=args.out, progress=Progress(quiet=True))
+    seed_everything(0)
+    calls = 2 if args.tiny else 10
+
+    search = measure_search(split, config, ctx, calls)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    retrain = measure_retrain(split, config, ctx, calls)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; protocol {protocol} split 0, "
+          f"{len(split.train_images)} training images, batch {config.batch_size}")
+    print(f"super-network: {search['supernet_parameters'] / 1e6:.1f} M parameters")
+    print(f"search throughput: phase A (weight step) {search['phase_a_images_per_s']:.0f} images/s, "
+          f"phase B (architecture + weight step) {search['phase_b_images_per_s']:.0f} images/s "
+          f"({search['search_iteration_s'] * 1e3:.1f} ms/iteration), snapshot scoring {search['snapshot_scoring_s']:.1f} s")
+    print(f"retraining throughput (paper architecture): {retrain['retrain_images_per_s']:.0f} images/s")
+
+    remaining = args.budget - (time.perf_counter() - began) - RESERVE_SECONDS
+    plan = plan_epochs(search, retrain, remaining, args.tiny)
+    print(f"epochs used: warm-up {plan['warmup_epochs']}, search {plan['search_epochs']}, "
+          f"retraining {plan['retrain_epochs']} (paper: 30 + 30 and 300)")
+    (record,) = run(RunRequest(method="nas-osr", protocol=protocol, splits=[0], data=data, device=device.type,
+                               results_dir=args.out / "results", overrides={**base, **plan},
+                               scorers=["osr", "nas-osr-rule"], force=True, quiet=True))
+    info, osr, rule = record["method_info"], record["metrics"]["osr"], record["metrics"]["nas-osr-rule"]
+    arch = Architecture.load(info["architecture_file"])
+    flops = count_flops(arch, split, config, ctx)
+
+    print(f"derived architecture: {list(arch.ops)} on scales {list(arch.scales)} "
+          f"(snapshot of epoch {info['selected_epoch']}; paper: {list(PAPER_ARCH.ops)})")
+    for h in info["search_history"]:
+        print(f"  search epoch {h['epoch']:>3} ({h['phase']}): loss {h['loss']:.3f}, "
+              f"pseudo-unknown macro-F1 {h['macro_f1_code']:.4f} (sklearn {h['macro_f1']:.4f})")
+    print(f"parameters: {flops['parameters'] / 1e6:.2f} M (encoder {flops['encoder_parameters'] / 1e6:.2f} M); "
+          f"FLOPs per 32x32 image: encoder {flops['encoder_gflops']:.2f} G, test pass with "
+          f"{split.num_classes} counterfactuals {flops['test_pass_gflops']:.2f} G (FLOPs = 2 x MACs)")
+    print(f"search {info['search_seconds']:.0f} s, retraining {info['retrain_seconds']:.0f} s, "
+          f"run {record['cost']['wall_seconds']:.0f} s")
+    print(f"AUROC {osr['auroc']:.4f} (reconstruction alone {rule['auroc_reconstruction']:.4f}, "
+          f"Gaussian alone {rule['auroc_gaussian']:.4f}); closed-set accuracy {osr['accuracy']:.4f}")
+    print(f"macro-F1: test rule {100 * rule['macro_f1_code']:.2f} (authors' form; sklearn {100 * rule['macro_f1']:.2f}; "
+          f"known rejected {rule['known_rejected']:.3f}, unknown rejected {rule['unknown_rejected']:.3f}); "
+          f"at 95% known-test TPR {100 * osr['macro_f1']:.2f}")
+    print("paper (CIFAR10, own splits, 60 search + 300 retraining epochs): AUROC 0.843, macro-F1 75.29")
+    summary = {"search_timing": search, "retrain_timing": retrain, "plan": plan, "architecture": arch.to_dict(),
+               "flops": flops, "metrics": record["metrics"], "selected_epoch": info["selected_epoch"],
+               "search_history": info["search_history"], "wall_seconds": time.perf_counter() - began}
+    (args.out / "nasosr_gpu_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"script wall time {time.perf_counter() - began:.0f} s; summary in {args.out / 'nasosr_gpu_summary.json'}")
+
+
+if __name__ == "__main__":
+    main()
