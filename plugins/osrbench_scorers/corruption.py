@@ -19,7 +19,7 @@ from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import predict_all
 from osrbench.metrics import closed_set_accuracy
 from osrbench_scorers import plots
-from osrbench_scorers.corruption_sets import (COMMON, find_cache, generate_missing, prepared_folder, read_prepared,
+from osrbench_scorers.corruption_sets import (COMMON, PreparedSets, find_cache, generate_missing, prepared_folder,
                                               set_path)
 
 ISSUE_NOTE = "ImageNet-C severity constants (tuned for 224 px): not comparable with published CIFAR-10-C numbers"
@@ -56,8 +56,7 @@ def corrupted_sets(split: Split, config: CorruptionConfig, ctx: RunContext, want
     root = Path(ctx.data.root) if ctx.data is not None else None
     prepared = prepared_folder(config.prepared, split, root)
     if prepared is not None:
-        arrays = read_prepared(prepared, split, wanted)
-        return arrays.__getitem__, {"implementation": f"prepared arrays ({prepared})", "generation_seconds": 0.0}
+        return PreparedSets(prepared, split, wanted).__getitem__, {"implementation": f"prepared arrays ({prepared})", "generation_seconds": 0.0}
     if config.cache_dir:
         cache_root = Path(config.cache_dir)
     elif root is not None:
@@ -66,7 +65,7 @@ def corrupted_sets(split: Split, config: CorruptionConfig, ctx: RunContext, want
         raise OsrbenchError("scorer 'corruption' needs a data root or --set corruption.cache_dir=DIR for its cache")
     clean = split.test_images.cpu()
     folder, impl = find_cache(cache_root, clean, wanted)
-    seconds = generate_missing(clean, wanted, folder, impl, config.workers, ctx.seed, ctx.progress)
+    seconds = generate_missing(clean, wanted, folder, impl, config.workers, ctx.progress)
 
     def load(key: tuple[str, int]) -> torch.Tensor:
         return torch.from_numpy(np.load(set_path(folder, *key)))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
@@ -36,6 +37,7 @@ COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glas
           "jpeg_compression")
 MIN_SIZE = 32  # the library refuses smaller images
 CHUNK = 100  # images per task; fixed, so that the per-chunk seeds do not depend on the number of workers
+SEED = 0  # the corrupted sets are fixed test data, the same for every run, method and run seed
 
 
 def implementation() -> str:
@@ -56,25 +58,33 @@ def upscale_factor(height: int, width: int) -> int:
 
 
 def _init_worker() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"  # one core per worker; set before the library loads OpenCV/numba
+    """One core per worker process."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def corrupt_chunk(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
     """Corrupt uint8 (N, H, W, C) images one by one with the library (runs in a worker process)."""
     from imagecorruptions import corrupt
 
-    np.random.seed(seed)  # the library draws its noise from numpy's global generator
     n, height, width, channels = images.shape
     f = upscale_factor(height, width)
     out = np.empty_like(images)
-    for i, image in enumerate(images):
-        x = image.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else image
-        y = corrupt(x[..., 0] if channels == 1 else x, corruption_name=name, severity=severity).astype(np.float32)
-        if channels == 1:
-            y = y.mean(axis=2, keepdims=True)
-        if f > 1:
-            y = y.reshape(height, f, width, f, channels).mean(axis=(1, 3))
-        out[i] = np.clip(np.round(y), 0, 255).astype(np.uint8)
+    saved = np.random.get_state()
+    np.random.seed(seed)  # the library draws its noise from numpy's global generator
+    try:
+        for i, image in enumerate(images):
+            x = image.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else image
+            y = corrupt(x[..., 0] if channels == 1 else x, corruption_name=name, severity=severity).astype(np.float32)
+            if channels == 1:
+                y = y.mean(axis=2, keepdims=True)
+            if f > 1:
+                y = y.reshape(height, f, width, f, channels).mean(axis=(1, 3))
+            out[i] = np.clip(np.round(y), 0, 255).astype(np.uint8)
+    finally:
+        np.random.set_state(saved)
     return out
 
 
@@ -104,8 +114,8 @@ def find_cache(root: Path, images: torch.Tensor, wanted: list[tuple[str, int]]) 
         raise
 
 
-def _chunk_seed(seed: int, name: str, severity: int, start: int) -> int:
-    return int(np.random.SeedSequence([seed, COMMON.index(name), severity, start]).generate_state(1)[0])
+def _chunk_seed(name: str, severity: int, start: int) -> int:
+    return int(np.random.SeedSequence([SEED, COMMON.index(name), severity, start]).generate_state(1)[0])
 
 
 def _save_atomic(array: np.ndarray, path: Path) -> None:
@@ -115,17 +125,18 @@ def _save_atomic(array: np.ndarray, path: Path) -> None:
 
 
 def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder: Path, impl: str, workers: int,
-                     seed: int, progress) -> float:
+                     progress) -> float:
     """Write every wanted set missing from ``folder``; returns the seconds spent (0 when all were cached)."""
-    import time
-
     missing = [(c, s) for c, s in wanted if not set_path(folder, c, s).exists()]
     if not missing:
         return 0.0
     began = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
     nhwc = np.ascontiguousarray(images.cpu().permute(0, 2, 3, 1).numpy())
-    n = len(nhwc)
+    n, h, w = nhwc.shape[:3]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "info.json").write_text(json.dumps({
+        "implementation": impl, "images": n, "shape": list(images.shape[1:]), "upscale_factor": upscale_factor(h, w),
+        "seed": SEED, "chunk": CHUNK}, indent=1))
     workers = workers or len(os.sched_getaffinity(0))
     tasks = [(c, s, start) for c, s in missing for start in range(0, n, CHUNK)]
     buffers: dict[tuple[str, int], np.ndarray] = {}
@@ -140,21 +151,16 @@ def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder
 
     with progress.task(f"corrupting {n} images ({len(missing)} sets, {workers} workers)", len(tasks)) as bar:
         if workers == 1:
-            _init_worker()
             for c, s, start in tasks:
-                store(c, s, start, corrupt_chunk(nhwc[start:start + CHUNK], c, s, _chunk_seed(seed, c, s, start)))
+                store(c, s, start, corrupt_chunk(nhwc[start:start + CHUNK], c, s, _chunk_seed(c, s, start)))
                 bar.advance()
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-                futures = {pool.submit(corrupt_chunk, nhwc[start:start + CHUNK], c, s, _chunk_seed(seed, c, s, start)):
+                futures = {pool.submit(corrupt_chunk, nhwc[start:start + CHUNK], c, s, _chunk_seed(c, s, start)):
                            (c, s, start) for c, s, start in tasks}
                 for future in as_completed(futures):
                     store(*futures[future], future.result())
                     bar.advance()
-    h, w = nhwc.shape[1:3]
-    (folder / "info.json").write_text(json.dumps({
-        "implementation": impl, "images": n, "shape": list(images.shape[1:]), "upscale_factor": upscale_factor(h, w),
-        "seed": seed}, indent=1))
     return time.perf_counter() - began
 
 
@@ -173,27 +179,31 @@ def prepared_folder(option: str, split: Split, root: Path | None) -> Path | None
     return folder if folder.is_dir() else None
 
 
-def read_prepared(folder: Path, split: Split, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], torch.Tensor]:
-    """The known test samples of ``split`` from a CIFAR-10-C style folder, per (corruption, severity)."""
-    known = split.extras.get("known_classes")
-    if known is None:
-        raise OsrbenchError(f"protocol {split.protocol!r} does not say which dataset classes are known; "
-                            "cannot select its test samples from the prepared corruption arrays")
-    labels = np.load(folder / "labels.npy")
-    n = len(labels) // 5
-    first = labels[:n]
-    keep = np.isin(first, known)
-    relabel = np.full(int(first.max()) + 1, -1)
-    relabel[known] = np.arange(len(known))
-    if keep.sum() != len(split.test_images) or not np.array_equal(relabel[first[keep]], split.test_labels.cpu().numpy()):
-        raise OsrbenchError(f"the prepared corruption arrays in {folder} do not match the known test set of "
-                            f"{split.protocol} split {split.index} (labels differ); use --set corruption.prepared=none")
-    out = {}
-    for c, s in wanted:
-        path = folder / f"{c}.npy"
-        if not path.exists():
-            raise OsrbenchError(f"prepared folder {folder} has no {path.name}; choose corruptions it has with "
-                                "--set corruption.corruptions=... or use --set corruption.prepared=none")
-        block = np.load(path, mmap_mode="r")[(s - 1) * n:s * n]
-        out[(c, s)] = torch.from_numpy(np.ascontiguousarray(block[keep].transpose(0, 3, 1, 2)))
-    return out
+class PreparedSets:
+    """The known test samples of ``split`` from a CIFAR-10-C style folder; ``sets[(corruption, severity)]``."""
+
+    def __init__(self, folder: Path, split: Split, wanted: list[tuple[str, int]]):
+        known = split.extras.get("known_classes")
+        if known is None:
+            raise OsrbenchError(f"protocol {split.protocol!r} does not say which dataset classes are known; "
+                                "cannot select its test samples from the prepared corruption arrays")
+        for c in dict.fromkeys(c for c, _ in wanted):
+            if not (folder / f"{c}.npy").exists():
+                raise OsrbenchError(f"prepared folder {folder} has no {c}.npy; choose corruptions it has with "
+                                    "--set corruption.corruptions=... or use --set corruption.prepared=none")
+        labels = np.load(folder / "labels.npy")
+        self.n = len(labels) // 5  # severities 1..5 stacked
+        first = labels[:self.n]
+        self.keep = np.isin(first, known)
+        relabel = np.full(int(first.max()) + 1, -1)
+        relabel[known] = np.arange(len(known))
+        if (self.keep.sum() != len(split.test_images)
+                or not np.array_equal(relabel[first[self.keep]], split.test_labels.cpu().numpy())):
+            raise OsrbenchError(f"the prepared corruption arrays in {folder} do not match the known test set of "
+                                f"{split.protocol} split {split.index} (labels differ); use --set corruption.prepared=none")
+        self.folder = folder
+
+    def __getitem__(self, key: tuple[str, int]) -> torch.Tensor:
+        c, s = key
+        block = np.load(self.folder / f"{c}.npy", mmap_mode="r")[(s - 1) * self.n:s * self.n]
+        return torch.from_numpy(np.ascontiguousarray(block[self.keep].transpose(0, 3, 1, 2)))
