@@ -1,1 +1,59 @@
-"""(being written)"""
+"""GradMix ("Informed Mixing – Improving Open Set Recognition with Deep Dynamic Data Augmentation").
+
+Method ``gradmix`` (spec: ``shared/methods/gradmix.md``):
+
+* ``network.py``: ResNet18 with the CIFAR stem and a 2-layer head to a 128-d unit-length embedding;
+* ``views.py``: two SimCLR views per image, batched on the device (±5° rotation only for digits);
+* ``losses.py``: SupCon, SimCLR and the GradMix SimCLR term;
+* ``objective.py``: L = θ·SupCon + λ·(SimCLR + w·SimCLR on the mixed views), and the per-iteration
+  activation-map callback handed to the augmentation;
+* ``train.py``: Adam with per-epoch cosine decay through the shared training loop;
+* ``model.py``: the top-k (k = 10) cosine-similarity rule for labels and known-ness scores.
+
+Without ``--augment`` the method trains plain SupCon + SimCLR. The mixed term comes from whatever
+augmentation the harness hands over; this package provides three (``augment.py``, ``patching.py``,
+``cam.py``):
+
+* ``gradmix``: LayerCAM maps, patch side γ ~ U(0.1, 0.5) on the most activated pixel, filled with
+  another image of the batch resized into the box, weight γ² (the paper);
+* ``gradcam``: the same with Grad-CAM maps ("vanilla GradMix", the paper's ablation);
+* ``gradmix_codevariant``: the authors' released code: patch *area* ~ U(0.1, 0.5), uniform noise
+  fill, boxes clipped at the border, weight 1 − covered area.
+"""
+
+from __future__ import annotations
+
+import osrbench
+from osrbench import AugmentationSpec, MethodSpec
+from osrbench_gradmix.augment import CodeVariantConfig, GradMixAugConfig, GradMixAugmentation
+from osrbench_gradmix.config import FAST_OVERRIDES, GradMixConfig
+from osrbench_gradmix.model import GradMixModel
+from osrbench_gradmix.train import fit
+
+__all__ = ["FAST_OVERRIDES", "GradMixConfig", "GradMixModel", "fit"]
+
+
+@osrbench.hookimpl
+def osrbench_methods():
+    return [MethodSpec(name="gradmix", description="SupCon + SimCLR ResNet18 with a mixed-view SimCLR term "
+                                                   "(--augment gradmix for GradMix) and top-k similarity scoring",
+                       config=GradMixConfig, fit=fit)]
+
+
+@osrbench.hookimpl
+def osrbench_augmentations():
+    return [
+        AugmentationSpec(name="gradmix", description="GradMix: a resized in-batch image pasted on the LayerCAM "
+                                                     "peak, side γ ~ U(0.1, 0.5), weight γ² (needs --method gradmix)",
+                         config=GradMixAugConfig,
+                         build=lambda config: GradMixAugmentation("gradmix", config, cam="layercam")),
+        AugmentationSpec(name="gradcam", description="vanilla GradMix: as gradmix, with Grad-CAM maps",
+                         config=GradMixAugConfig,
+                         build=lambda config: GradMixAugmentation("gradcam", config, cam="gradcam")),
+        AugmentationSpec(name="gradmix_codevariant",
+                         description="GradMix as in the authors' released code: noise fill, area ~ U(0.1, 0.5), "
+                                     "clipped boxes, weight 1 − area",
+                         config=CodeVariantConfig,
+                         build=lambda config: GradMixAugmentation("gradmix_codevariant", config, cam="layercam",
+                                                                  code_variant=True)),
+    ]

@@ -1,0 +1,76 @@
+"""GradMix hyperparameters (``shared/methods/gradmix.md``), settable with ``--set key=value``.
+
+θ, λ, τ, the optimiser, its schedule and the epochs are not in the paper text; the defaults are the
+values of the authors' training scripts for CIFAR10 (spec §4, §7). ``FAST_OVERRIDES`` are the
+spec's fast-version sizes (§16) for CPU smoke runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from osrbench import OsrbenchError, Split
+from osrbench_gradmix.views import VIEW_KINDS
+
+MIXED_LOSSES = ("anchored", "nt_xent_replaced")
+SCORES = ("max", "normalised")
+
+FAST_OVERRIDES = {"width": "8", "head_dim": "32", "batch_size": "16", "epochs": "2", "lr_floor": "1", "topk": "3"}
+
+
+def _opt(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class GradMixConfig:
+    epochs: int = _opt(600, "training epochs (authors' CIFAR10/TinyImageNet scripts: 600)")
+    batch_size: int = _opt(256, "images per minibatch (two views each)")
+    lr: float = _opt(1e-3, "Adam learning rate (no weight decay)")
+    lr_floor: float = _opt(0.512, "cosine decay per epoch down to lr × this (authors' code: 0.8³)")
+    theta: float = _opt(1.0, "weight θ of the SupCon loss")
+    lam: float = _opt(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise (authors' scripts)")
+    temperature: float = _opt(0.05, "temperature τ of both contrastive losses")
+    base_temperature: float = _opt(0.07, "losses are scaled by τ / base_temperature (authors' code)")
+    width: int = _opt(64, "channels of the first ResNet18 stage (64 = ResNet18; spec fast version: 8)")
+    head_dim: int = _opt(128, "embedding dimension of the projection head")
+    views: str = _opt("auto", "view augmentation: simclr, rotate (±rotation degrees only), auto = rotate for "
+                              "1-channel digits, simclr otherwise (the paper's choice)")
+    crop_scale_min: float = _opt(0.2, "smallest area share of the random resized crop (simclr views)")
+    rotation: float = _opt(5.0, "rotation range in degrees (rotate views)")
+    mixed_loss: str = _opt("anchored", "SimCLR term of the mixed views: anchored (authors' code: original anchors "
+                                       "and denominators, mixed positives) or nt_xent_replaced (plain SimCLR on "
+                                       "the mixed view pairs)")
+    topk: int = _opt(10, "k of the per-class top-k cosine-similarity sum used for the label and score")
+    score: str = _opt("max", "known-ness score: max (paper) or normalised (max after dividing by the row total, "
+                             "authors' code)")
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.topk < 1:
+            raise OsrbenchError("--set: epochs, lr and topk must be positive and batch_size at least 2")
+        if not 0 < self.lr_floor <= 1:
+            raise OsrbenchError(f"--set lr_floor={self.lr_floor}: must lie in (0, 1]")
+        if self.temperature <= 0 or self.base_temperature <= 0:
+            raise OsrbenchError("--set temperature / base_temperature must be positive")
+        if self.theta < 0 or (self.lam < 0 and self.lam != -1):
+            raise OsrbenchError("--set theta and lam must be >= 0 (lam = -1: the protocol's default)")
+        if self.width < 1 or self.head_dim < 1:
+            raise OsrbenchError("--set width and head_dim must be positive")
+        if self.views not in ("auto", *VIEW_KINDS):
+            raise OsrbenchError(f"--set views={self.views}: choose auto, {', '.join(VIEW_KINDS)}")
+        if not 0 < self.crop_scale_min <= 1:
+            raise OsrbenchError(f"--set crop_scale_min={self.crop_scale_min}: must lie in (0, 1]")
+        if self.mixed_loss not in MIXED_LOSSES:
+            raise OsrbenchError(f"--set mixed_loss={self.mixed_loss}: choose {' or '.join(MIXED_LOSSES)}")
+        if self.score not in SCORES:
+            raise OsrbenchError(f"--set score={self.score}: choose {' or '.join(SCORES)}")
+
+    def simclr_weight(self, split: Split) -> float:
+        if self.lam >= 0:
+            return self.lam
+        return 1.2 if split.protocol.startswith("cifar") else 1.0
+
+    def view_kind(self, split: Split) -> str:
+        if self.views != "auto":
+            return self.views
+        return "rotate" if split.image_shape[0] == 1 else "simclr"

@@ -1,0 +1,129 @@
+"""The two training views per image, made in batches on the device with per-sample random parameters.
+
+* ``simclr``: RandomResizedCrop(scale 0.2–1, ratio 3/4–4/3) → horizontal flip (only where the
+  split allows flips) → colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.8 → grayscale with p = 0.2.
+  No blur, as in SimCLR's CIFAR recipe. The jitter applies brightness, contrast, saturation, hue in
+  this fixed order (torchvision draws a random order per image; the spec notes the order barely
+  matters).
+* ``rotate``: a random rotation within ±5° only, the paper's MNIST recipe (no SimCLR
+  augmentations on digits, which flips and crops can turn into other digits).
+
+Crop, flip and rotation are one affine resampling (``affine_grid`` + ``grid_sample``, bilinear).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+VIEW_KINDS = ("simclr", "rotate")
+
+
+def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:
+    return torch.rand(n, device=device) * (high - low) + low
+
+
+def _resample(x: Tensor, theta: Tensor) -> Tensor:
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_resized_crop(x: Tensor, scale: tuple[float, float], ratio: tuple[float, float], hflip: bool) -> Tensor:
+    """A crop of random area share and aspect ratio, resized back to the full size; optional mirror."""
+    b, device = x.shape[0], x.device
+    area = _uniform(b, *scale, device)
+    log_ratio = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), device)
+    aspect = log_ratio.exp()
+    width = (area * aspect).sqrt().clamp(max=1.0)  # as a share of the image side
+    height = (area / aspect).sqrt().clamp(max=1.0)
+    # crop centre in normalised coordinates [-1, 1], box kept inside the image
+    cx = (torch.rand(b, device=device) * 2 - 1) * (1 - width)
+    cy = (torch.rand(b, device=device) * 2 - 1) * (1 - height)
+    sign = torch.where(torch.rand(b, device=device) < 0.5, -1.0, 1.0) if hflip else torch.ones(b, device=device)
+    theta = torch.zeros(b, 2, 3, device=device)
+    theta[:, 0, 0] = width * sign
+    theta[:, 0, 2] = cx
+    theta[:, 1, 1] = height
+    theta[:, 1, 2] = cy
+    return _resample(x, theta)
+
+
+def random_rotation(x: Tensor, degrees: float) -> Tensor:
+    b, device = x.shape[0], x.device
+    angle = _uniform(b, -degrees, degrees, device) * (math.pi / 180)
+    cos, sin = angle.cos(), angle.sin()
+    theta = torch.zeros(b, 2, 3, device=device)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    return _resample(x, theta)
+
+
+def grayscale(x: Tensor) -> Tensor:
+    """ITU-R 601 luma (torchvision's weights), shape (B, 1, H, W); 1-channel images pass through."""
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def _rgb_to_hsv(x: Tensor) -> Tensor:
+    r, g, b = x.unbind(1)
+    high, _ = x.max(1)
+    low, _ = x.min(1)
+    delta = high - low
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    hue = torch.where(high == r, ((g - b) / safe) % 6,
+                      torch.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    hue = torch.where(delta > 0, hue / 6, torch.zeros_like(hue))
+    saturation = torch.where(high > 0, delta / torch.where(high > 0, high, torch.ones_like(high)), torch.zeros_like(high))
+    return torch.stack([hue, saturation, high], 1)
+
+
+def _hsv_to_rgb(x: Tensor) -> Tensor:
+    h, s, v = x.unbind(1)
+    k = (torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) + h[:, None] * 6) % 6
+    return v[:, None] - v[:, None] * s[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
+
+
+def colour_jitter(x: Tensor, brightness: float, contrast: float, saturation: float, hue: float, p: float) -> Tensor:
+    """torchvision's ColorJitter factors, drawn per image, applied to a random share ``p`` of the batch."""
+    b, device = x.shape[0], x.device
+
+    def factor(strength: float) -> Tensor:
+        return _uniform(b, max(0.0, 1 - strength), 1 + strength, device).view(b, 1, 1, 1)
+
+    out = (x * factor(brightness)).clamp(0, 1)
+    mean = grayscale(out).mean(dim=(1, 2, 3), keepdim=True)
+    out = (mean + factor(contrast) * (out - mean)).clamp(0, 1)
+    if x.shape[1] == 3:
+        gray = grayscale(out)
+        out = (gray + factor(saturation) * (out - gray)).clamp(0, 1)
+        hsv = _rgb_to_hsv(out)
+        shift = _uniform(b, -hue, hue, device).view(b, 1, 1)
+        hsv = torch.stack([(hsv[:, 0] + shift) % 1.0, hsv[:, 1], hsv[:, 2]], 1)
+        out = _hsv_to_rgb(hsv).clamp(0, 1)
+    apply = (torch.rand(b, device=device) < p).view(b, 1, 1, 1)
+    return torch.where(apply, out, x)
+
+
+def random_grayscale(x: Tensor, p: float) -> Tensor:
+    if x.shape[1] == 1:
+        return x
+    apply = (torch.rand(x.shape[0], device=x.device) < p).view(-1, 1, 1, 1)
+    return torch.where(apply, grayscale(x).expand_as(x), x)
+
+
+def simclr_view(x: Tensor, hflip: bool, crop_scale: tuple[float, float] = (0.2, 1.0)) -> Tensor:
+    x = random_resized_crop(x, crop_scale, (3 / 4, 4 / 3), hflip)
+    x = colour_jitter(x, 0.4, 0.4, 0.4, 0.1, p=0.8)
+    return random_grayscale(x, p=0.2)
+
+
+def make_view(x: Tensor, kind: str, hflip: bool, crop_scale: tuple[float, float], rotation: float) -> Tensor:
+    """One random view of each image of ``x`` (float in [0, 1])."""
+    if kind == "simclr":
+        return simclr_view(x, hflip, crop_scale)
+    return random_rotation(x, rotation)
