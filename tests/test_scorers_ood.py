@@ -23,8 +23,9 @@ def test_ood_on_the_unknown_classes_equals_osr_auroc(tmp_path):
     ood = score_ood(model, split, OODConfig(sets=[f"digits:{unknown}", "digits"]), ctx)
     osr = score_osr(model, split, OSRConfig(plots=False), ctx)
     assert ood[f"digits:{unknown}.auroc"] == pytest.approx(osr["auroc"], abs=1e-12)
-    assert ood[f"digits:{unknown}.samples"] == len(split.unknown_images)
-    assert ood["digits.samples"] == len(split.test_images) + len(split.unknown_images)
+    assert ood["samples"] == {"in_distribution": len(split.test_images), f"digits:{unknown}": len(split.unknown_images),
+                              "digits": len(split.test_images) + len(split.unknown_images)}
+    assert ood["source_shape"]["digits"] == "1x8x8"
     assert set(ood) >= {f"digits.{k}" for k in ("tnr_at_95tpr", "auroc", "dtacc", "auin", "auout")}
     assert ood["plots"] == ["roc-ood.png"] and is_png(ctx.work_dir / "roc-ood.png")
 

@@ -30,11 +30,13 @@ def _scaled_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def activation_grid(model: OpenSetModel, images: torch.Tensor, ctx: RunContext, title: str, count: int) -> str | None:
-    """Write ``activation-grid.png`` for the first ``count`` of ``images`` (uint8); None if the model has no maps."""
+    """Write ``activation-grid.png`` for ``count`` of ``images`` (uint8), spread evenly over the set (test sets may
+    be sorted by class); None if the model has no maps."""
     provide = getattr(model, "activation_figure_data", None)
     if not callable(provide) or count < 1 or len(images) == 0:
         return None
-    data = provide(to_float(images[:count], ctx))
+    chosen = torch.linspace(0, len(images) - 1, min(count, len(images))).round().long()  # spread over the set
+    data = provide(to_float(images[chosen.to(images.device)], ctx))
     missing = {"images", "maps"} - set(data)
     if missing:
         raise OsrbenchError(f"{type(model).__name__}.activation_figure_data returned no {', '.join(sorted(missing))}; "

@@ -137,7 +137,8 @@ def generate_missing(images: torch.Tensor, wanted: list[tuple[str, int]], folder
     (folder / "info.json").write_text(json.dumps({
         "implementation": impl, "images": n, "shape": list(images.shape[1:]), "upscale_factor": upscale_factor(h, w),
         "seed": SEED, "chunk": CHUNK}, indent=1))
-    workers = workers or len(os.sched_getaffinity(0))
+    tasks_per_set = math.ceil(n / CHUNK)
+    workers = min(workers or len(os.sched_getaffinity(0)), tasks_per_set * len(missing))
     tasks = [(c, s, start) for c, s in missing for start in range(0, n, CHUNK)]
     buffers: dict[tuple[str, int], np.ndarray] = {}
     left = {key: math.ceil(n / CHUNK) for key in missing}

@@ -92,17 +92,17 @@ def load_ood_set(spec: str, split: Split, ctx: RunContext) -> tuple[torch.Tensor
 
 def score_ood(model: OpenSetModel, split: Split, config: OODConfig, ctx: RunContext) -> dict:
     known = predict_all(model, split.test_images, ctx, config.batch_size).scores
-    out: dict = {"in_distribution_samples": len(known)}
-    curves = {}
+    out: dict = {}
+    samples, shapes, curves = {"in_distribution": len(known)}, {}, {}
     for spec in config.sets:
         images, source_shape = load_ood_set(spec, split, ctx)
         ood = predict_all(model, images, ctx, config.batch_size).scores
         values = ood_metrics(known, ood, config.tpr)
         out.update({f"{spec}.{key}": value for key, value in values.items()})
-        out[f"{spec}.samples"] = len(ood)
-        out[f"{spec}.source_shape"] = list(source_shape)
+        samples[spec], shapes[spec] = len(ood), "x".join(map(str, source_shape))
         fpr, tpr, _ = roc_points(known, ood)
         curves[spec] = (fpr, tpr, values["auroc"])
+    out.update({"samples": samples, "source_shape": shapes})  # nested: facts, not leaderboard metrics
     if config.plots:
         title = f"ROC, {split.protocol} split {split.index} (known test set) vs OOD sets"
         out["plots"] = [plots.save(plots.roc_figure(curves, title), ctx.work_dir, plots.ROC_OOD)]
