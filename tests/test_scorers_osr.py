@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from osrbench import OsrbenchError, Prediction, Split
+from osrbench import DataOptions, OsrbenchError, Split
 from osrbench.metrics import macro_f1_at_tpr
 from osrbench.protocol_files import load_protocol_file
 from osrbench_scorers.openness import openness, openness_curve, openness_scheirer
@@ -75,7 +75,7 @@ def test_protocol_file_allows_empty_unknown_list(tmp_path):
             "splits": [{"known": list(range(10)), "unknown": []}]}
     path = tmp_path / "toy.json"
     path.write_text(json.dumps(base))
-    split = load_protocol_file(path).load(0, __import__("osrbench").DataOptions(tmp_path))
+    split = load_protocol_file(path).load(0, DataOptions(tmp_path))
     assert split.num_classes == 10 and len(split.unknown_images) == 0 and len(split.test_images) > 500
     assert split.extras["dataset"] == "digits" and split.extras["known_classes"] == list(range(10))
     base["splits"] = [{"known": [], "unknown": [1]}]
