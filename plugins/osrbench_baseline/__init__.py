@@ -36,7 +36,7 @@ def _opt(default, help: str):
 @dataclass
 class BaselineConfig:
     backbone: str = _opt("auto", "auto (small-cnn up to 28 px, resnet9 above), small-cnn or resnet9")
-    epochs: int = _opt(60, "training epochs")
+    epochs: int = _opt(80, "training epochs")
     batch_size: int = _opt(512, "minibatch size")
     lr: float = _opt(0.2, "peak learning rate of the one-cycle schedule (SGD, Nesterov)")
     momentum: float = _opt(0.9, "SGD momentum")
@@ -44,7 +44,7 @@ class BaselineConfig:
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing")
     warmup: float = _opt(0.25, "share of training spent raising the learning rate")
     crop_pad: int = _opt(-1, "pad-and-crop range in pixels; -1 = image size / 8")
-    cutout: int = _opt(-1, "cutout square side in pixels; -1 = 12 for images of 32 px and more, else 0")
+    cutout: int = _opt(-1, "cutout square side in pixels; -1 = half the image side for images of 32 px and more, else 0")
     compile: bool = _opt(True, "torch.compile the network on CUDA")
     flip_tta: bool = _opt(True, "average the logits of each test image and its mirror image (where flips keep the class)")
 
@@ -92,7 +92,7 @@ def build_network(split: Split, config: BaselineConfig) -> Classifier:
 def fit(split: Split, config: BaselineConfig, ctx: RunContext, score: str) -> ClassifierModel:
     size = split.image_shape[1]
     crop_pad = size // 8 if config.crop_pad < 0 else config.crop_pad
-    cutout = (12 if size >= 32 else 0) if config.cutout < 0 else config.cutout
+    cutout = (size // 2 if size >= 32 else 0) if config.cutout < 0 else config.cutout
     net = build_network(split, config).to(ctx.device, memory_format=ctx.memory_format)
     train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
     data = Minibatches(split.train_images, split.train_labels, config.batch_size)
