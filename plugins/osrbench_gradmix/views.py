@@ -65,11 +65,11 @@ def grayscale(x: Tensor) -> Tensor:
     """ITU-R 601 luma (torchvision's weights), shape (B, 1, H, W); 1-channel images pass through."""
     if x.shape[1] == 1:
         return x
-    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    weights = torch.tensor([0.2989, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * weights).sum(1, keepdim=True)
 
 
-def _rgb_to_hsv(x: Tensor) -> Tensor:
+def rgb_to_hsv(x: Tensor) -> Tensor:
     r, g, b = x.unbind(1)
     high, _ = x.max(1)
     low, _ = x.min(1)
@@ -82,7 +82,7 @@ def _rgb_to_hsv(x: Tensor) -> Tensor:
     return torch.stack([hue, saturation, high], 1)
 
 
-def _hsv_to_rgb(x: Tensor) -> Tensor:
+def hsv_to_rgb(x: Tensor) -> Tensor:
     h, s, v = x.unbind(1)
     k = (torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) + h[:, None] * 6) % 6
     return v[:, None] - v[:, None] * s[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
@@ -101,10 +101,10 @@ def colour_jitter(x: Tensor, brightness: float, contrast: float, saturation: flo
     if x.shape[1] == 3:
         gray = grayscale(out)
         out = (gray + factor(saturation) * (out - gray)).clamp(0, 1)
-        hsv = _rgb_to_hsv(out)
+        hsv = rgb_to_hsv(out)
         shift = _uniform(b, -hue, hue, device).view(b, 1, 1)
         hsv = torch.stack([(hsv[:, 0] + shift) % 1.0, hsv[:, 1], hsv[:, 2]], 1)
-        out = _hsv_to_rgb(hsv).clamp(0, 1)
+        out = hsv_to_rgb(hsv).clamp(0, 1)
     apply = (torch.rand(b, device=device) < p).view(b, 1, 1, 1)
     return torch.where(apply, out, x)
 
