@@ -1,0 +1,155 @@
+"""GradMix on the GPU: training throughput with and without the GradMix term, then a budgeted run on cifar10 split 0.
+
+    python benchmarks/gpu_gradmix.py --data-root DIR --out DIR [--tiny] [--budget 360]
+
+1. Times the training step of ``gradmix`` (ResNet18, batch 256 images = 512 views, bf16, channels-last)
+   without an augmentation (SupCon + SimCLR) and with ``--augment gradmix`` (+ per-iteration LayerCAM
+   maps and the mixed-view forward pass), after a warm-up; prints images/s.
+2. Trains the ``mls`` baseline on the same split (``--baseline-epochs``, default 60) for comparison.
+3. From the measured step time picks the ``gradmix`` epochs that fit the rest of the budget (whole
+   script ≈ ``--budget`` seconds), trains ``gradmix`` + ``gradmix`` through the harness, prints the
+   epochs, AUROC and the top-k closed-set accuracy, and writes ``OUT/gradmix_gpu_summary.json``.
+
+``--tiny`` runs the same code on the digits protocol with the spec's fast-version sizes (CPU is fine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from osrbench import DataOptions, RunContext
+from osrbench.batches import Minibatches, to_float
+from osrbench.config import build_config
+from osrbench.plugins import load_plugins
+from osrbench.progress import Progress
+from osrbench.runner import RunRequest, run, seed_everything
+from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
+from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
+from osrbench_gradmix.train import build_net, build_objective
+
+RESERVE_SECONDS = 25.0  # data loading, exemplar embedding, scoring and record of the gradmix run
+SCORING = ["osr"]
+
+
+def seconds_per_step(split, config: GradMixConfig, ctx: RunContext, warmup: int, steps: int) -> float:
+    net = build_net(split, config).to(ctx.device, memory_format=ctx.memory_format)
+    objective = build_objective(net, split, config, ctx)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    batches = Minibatches(split.train_images, split.train_labels, config.batch_size)
+
+    def stream():
+        while True:
+            yield from batches
+
+    source = stream()
+
+    def one() -> None:
+        images, labels = next(source)
+        with ctx.autocast():
+            loss = objective(to_float(images, ctx), labels.to(ctx.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        one()
+    if ctx.cuda:
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(steps):
+        one()
+    if ctx.cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - began) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (records, summary JSON)")
+    parser.add_argument("--tiny", action="store_true", help="digits protocol, fast-version sizes, any device")
+    parser.add_argument("--budget", type=float, default=360.0, help="seconds for the whole script (default 360)")
+    parser.add_argument("--baseline-epochs", type=int, default=60, help="epochs of the mls baseline (default 60)")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    if not args.tiny and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --tiny for a CPU check")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    protocol = "digits" if args.tiny else "cifar10"
+    base = dict(FAST_OVERRIDES) if args.tiny else {}
+    config = build_config(GradMixConfig, base, "gradmix")
+    data = DataOptions(args.data_root)
+    split = load_plugins().protocols.get(protocol).load(0, data)
+    if device.type == "cuda":
+        split = split.to(device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results"
+    warmup, steps = (2, 3) if args.tiny else (10, 30)
+    seed_everything(0)
+
+    timing = {}
+    for label, augmentation in (("supcon+simclr", None),
+                                ("gradmix", GradMixAugmentation("gradmix", GradMixAugConfig(), cam="layercam"))):
+        ctx = RunContext(device=device, seed=0, work_dir=args.out, progress=Progress(quiet=True),
+                         augmentation=augmentation)
+        timing[label] = seconds_per_step(split, config, ctx, warmup, steps)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    iterations = len(split.train_images) // min(config.batch_size, len(split.train_images))
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device: {name}; protocol {protocol} split 0, {len(split.train_images)} training images, "
+          f"batch {config.batch_size} images ({2 * config.batch_size} views), {iterations} iterations/epoch")
+    for label, seconds in timing.items():
+        print(f"throughput {label:>14}: {config.batch_size / seconds:8.0f} images/s ({seconds * 1e3:.1f} ms/step, "
+              f"{iterations * seconds:.1f} s/epoch)")
+    print(f"GradMix step cost: {timing['gradmix'] / timing['supcon+simclr']:.2f}x plain SupCon + SimCLR")
+
+    baseline_overrides = {"epochs": str(2 if args.tiny else args.baseline_epochs), "osr.plots": "false"}
+    (baseline,) = run(RunRequest(method="mls", protocol=protocol, splits=[0], data=data, device=device.type,
+                                 results_dir=results, overrides=baseline_overrides, scorers=SCORING, force=True,
+                                 quiet=True))
+    print(f"mls baseline: {baseline_overrides['epochs']} epochs in {baseline['cost']['train_seconds']:.0f} s: "
+          f"AUROC {baseline['metrics']['osr']['auroc']:.4f}, accuracy {baseline['metrics']['osr']['accuracy']:.4f}")
+
+    remaining = args.budget - (time.perf_counter() - began) - RESERVE_SECONDS
+    epochs = max(1, int(remaining // (iterations * timing["gradmix"] * 1.05)))
+    if args.tiny:
+        epochs = min(epochs, 2)
+    print(f"gradmix epochs used: {epochs} (paper / authors' scripts: 600), "
+          f"planned {epochs * iterations * timing['gradmix']:.0f} s of training")
+    (record,) = run(RunRequest(method="gradmix", protocol=protocol, augment="gradmix", splits=[0], data=data,
+                               device=device.type, results_dir=results, scorers=SCORING, force=True, quiet=True,
+                               overrides={**base, "epochs": str(epochs), "osr.plots": "false"}))
+    osr, cost = record["metrics"]["osr"], record["cost"]
+    print(f"gradmix+gradmix: {epochs} epochs in {cost['train_seconds']:.0f} s (final loss "
+          f"{record['method_info']['final_loss']:.3f}): AUROC {osr['auroc']:.4f}, top-k accuracy {osr['accuracy']:.4f}")
+
+    summary = {
+        "device": name, "protocol": protocol, "split": 0,
+        "throughput_images_per_s": {k: config.batch_size / v for k, v in timing.items()},
+        "step_seconds": timing, "iterations_per_epoch": iterations,
+        "gradmix": {"epochs": epochs, "train_seconds": cost["train_seconds"], "auroc": osr["auroc"],
+                    "accuracy": osr["accuracy"], "oscr": osr.get("oscr"), "record_label": record["label"]},
+        "mls": {"epochs": int(baseline_overrides["epochs"]), "train_seconds": baseline["cost"]["train_seconds"],
+                "auroc": baseline["metrics"]["osr"]["auroc"], "accuracy": baseline["metrics"]["osr"]["accuracy"]},
+        "wall_seconds": time.perf_counter() - began,
+    }
+    (args.out / "gradmix_gpu_summary.json").write_text(json.dumps(summary, indent=2))
+    print("summary")
+    print(f"  throughput (images/s): supcon+simclr {summary['throughput_images_per_s']['supcon+simclr']:.0f}, "
+          f"with gradmix {summary['throughput_images_per_s']['gradmix']:.0f}")
+    print(f"  {protocol} split 0 AUROC: gradmix+gradmix {osr['auroc']:.4f} ({epochs} epochs, {cost['train_seconds']:.0f} s) "
+          f"vs mls {baseline['metrics']['osr']['auroc']:.4f} ({baseline_overrides['epochs']} epochs, "
+          f"{baseline['cost']['train_seconds']:.0f} s)")
+    print(f"  accuracy: gradmix (top-k) {osr['accuracy']:.4f} vs mls {baseline['metrics']['osr']['accuracy']:.4f}")
+    print(f"  script wall time {summary['wall_seconds']:.0f} s; summary in {args.out / 'gradmix_gpu_summary.json'}")
+
+
+if __name__ == "__main__":
+    main()
