@@ -65,9 +65,12 @@ def _add_leaderboard(sub) -> None:
                                    "columns = protocols, cells = mean ± std over splits, plus cost columns.")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
     p.add_argument("--protocol", default=None, help="only this protocol")
-    p.add_argument("--metric", default="osr.auroc", help="metric shown in the cells, SCORER.KEY (default osr.auroc)")
+    p.add_argument("--metric", action="append", default=None, metavar="SCORER.KEY",
+                   help="metric tables to show (repeatable; default osr.auroc, osr.oscr, osr.macro_f1, osr.accuracy)")
     p.add_argument("--format", choices=["md", "csv", "html"], default="md", help="output format (default md)")
     p.add_argument("--output", type=Path, default=None, help="write to this file instead of printing")
+    p.add_argument("--write-tables", type=Path, default=None, metavar="DIR",
+                   help="write DIR/leaderboard.md and DIR/leaderboard.csv (how leaderboards/ is regenerated)")
 
 
 def _add_report(sub) -> None:
@@ -125,9 +128,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from osrbench.leaderboard import build_leaderboard, render
+    from osrbench.leaderboard import HEADLINE_METRICS, build_leaderboard, render, write_tables
 
-    table = build_leaderboard(args.results_dir, protocol=args.protocol, metric=args.metric)
+    metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
+    table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics)
+    if args.write_tables:
+        for path in write_tables(table, args.write_tables):
+            console.print(f"wrote {path}")
+        return 0
     text = render(table, args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,11 @@ def _row_labels(frame: pd.DataFrame) -> pd.Series:
     return frame["label"].where(copies == 1, frame["label"] + " [data " + frame["fingerprint"].str[:8] + "]")
 
 
-def build_leaderboard(results_dir: Path, protocol: str | None = None, metric: str = "osr.auroc") -> dict[str, pd.DataFrame]:
+HEADLINE_METRICS = ("osr.auroc", "osr.oscr", "osr.macro_f1", "osr.accuracy")
+
+
+def build_leaderboard(results_dir: Path, protocol: str | None = None,
+                      metrics: tuple[str, ...] = HEADLINE_METRICS) -> dict:
     frame = records_frame(results_dir)
     if frame.empty:
         raise OsrbenchError(f"no records under {results_dir}; run `osrbench run` first or pass --results-dir")
@@ -44,36 +48,51 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None, metric: st
         frame = frame[frame["protocol"] == protocol]
         if frame.empty:
             raise OsrbenchError(f"no records for protocol {protocol!r} under {results_dir}")
-    if metric not in frame.columns:
+    missing = [m for m in metrics if m not in frame.columns]
+    if missing:
         known = sorted(c for c in frame.columns if "." in c)
-        raise OsrbenchError(f"no metric {metric!r} in the records; available: {', '.join(known)}")
+        raise OsrbenchError(f"no metric {missing[0]!r} in the records; available: {', '.join(known)}")
     frame = frame.assign(row=_row_labels(frame))
     groups = frame.groupby(["row", "protocol"])
     stats = groups.agg(
-        mean=(metric, "mean"), std=(metric, "std"), splits=("split", "nunique"), seeds=("seed", "nunique"),
+        splits=("split", "nunique"), seeds=("seed", "nunique"),
         fingerprint=("fingerprint", "first"), split_family=("split_family", "first"),
         train_seconds=("train_seconds", "sum"), device=("device", lambda d: ", ".join(sorted(set(d)))),
         parameters=("parameters", "median"), epochs=("epochs", "first"),
-    ).reset_index()
-    stats["std"] = stats["std"].fillna(0.0)
-    stats["cell"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(stats["mean"], stats["std"])]
-    wide = stats.pivot(index="row", columns="protocol", values="cell").fillna("-")
-    wide.columns.name = None
-    wide.index.name = "method"
-    cost = stats.rename(columns={"row": "method"})[[
-        "method", "protocol", "splits", "seeds", "split_family", "fingerprint", "epochs", "parameters",
-        "train_seconds", "device"]].sort_values(["protocol", "method"])
+    )
+    wide = {}
+    for metric in metrics:
+        mean, std = groups[metric].mean(), groups[metric].std().fillna(0.0)
+        stats[f"{metric}_mean"], stats[f"{metric}_std"] = mean, std
+        cells = pd.Series([f"{m:.4f} ± {s:.4f}" if pd.notna(m) else "-" for m, s in zip(mean, std)], index=mean.index)
+        table = cells.unstack("protocol").fillna("-")
+        table.columns.name, table.index.name = None, "method"
+        wide[metric] = table.reset_index()
+    stats = stats.reset_index().rename(columns={"row": "method"}).sort_values(["protocol", "method"])
+    cost = stats[["method", "protocol", "splits", "seeds", "split_family", "fingerprint", "epochs", "parameters",
+                  "train_seconds", "device"]].copy()
     cost["parameters"] = cost["parameters"].astype(int)
     cost["train_seconds"] = cost["train_seconds"].round(1)
-    long = stats.rename(columns={"row": "method", "mean": f"{metric}_mean", "std": f"{metric}_std"}).drop(columns="cell")
-    return {"metric": metric, "wide": wide.reset_index(), "cost": cost, "long": long.sort_values(["protocol", "method"])}
+    return {"wide": wide, "cost": cost, "long": stats}
 
 
 def render(board: dict, fmt: str) -> str:
     if fmt == "csv":
         return board["long"].to_csv(index=False, float_format="%.6g")
     if fmt == "html":
-        return (f"<h2>{board['metric']} (mean ± std over splits)</h2>\n" + board["wide"].to_html(index=False)
-                + "\n<h2>Data and cost</h2>\n" + board["cost"].to_html(index=False))
-    return (f"### {board['metric']} (mean ± std over splits)\n\n" + board["wide"].to_markdown(index=False)
-            + "\n\n### Data and cost (train seconds summed over splits)\n\n" + board["cost"].to_markdown(index=False) + "\n")
+        parts = [f"<h2>{m} (mean ± std over splits)</h2>\n" + t.to_html(index=False) for m, t in board["wide"].items()]
+        return "\n".join(parts) + "\n<h2>Data and cost</h2>\n" + board["cost"].to_html(index=False)
+    parts = [f"### {m} (mean ± std over splits)\n\n" + t.to_markdown(index=False) for m, t in board["wide"].items()]
+    return ("\n\n".join(parts) + "\n\n### Data and cost (train seconds summed over splits)\n\n"
+            + board["cost"].to_markdown(index=False) + "\n")
+
+
+def write_tables(board: dict, folder: Path) -> list[Path]:
+    """The committed form of the leaderboard: markdown for people, CSV for programs."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "leaderboard.md", folder / "leaderboard.csv"]
+    header = "<!-- generated by `osrbench leaderboard --results-dir leaderboards/records --write-tables leaderboards`; do not edit -->\n\n"
+    paths[0].write_text(header + render(board, "md"))
+    paths[1].write_text(render(board, "csv"))
+    return paths

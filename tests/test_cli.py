@@ -1,0 +1,107 @@
+"""End-to-end: the command line on the bundled digits protocol, records, resume, errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from osrbench.cli import main
+from osrbench.leaderboard import build_leaderboard, render
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "epochs=2", "--quiet"]
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.slow
+def test_run_writes_one_complete_record_per_split_and_skips_finished_ones(tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "run", "--split", "0,1", "--results-dir", str(res), "--data-root", str(tmp_path), *TINY)
+    assert code == 0 and "mean ± std" in out
+    label = next((res / "digits").iterdir()).name
+    assert label.startswith("msp@")  # epochs=2 is not the default, so the run is kept apart
+    paths = sorted((res / "digits" / label).glob("*.json"))
+    assert [p.name for p in paths] == ["split0-seed0.json", "split1-seed0.json"]
+    record = json.loads(paths[0].read_text())
+    assert set(record["metrics"]["osr"]) >= {"auroc", "oscr", "macro_f1", "accuracy"}
+    assert 0.0 <= record["metrics"]["osr"]["auroc"] <= 1.0
+    assert record["config"]["method"]["epochs"] == 2 and record["overrides"] == {"method": {"epochs": 2}}
+    assert record["split_family"] == "osrbench-digits" and record["data_fingerprint"]
+    assert record["cost"]["parameters"] > 0 and record["versions"]["torch"]
+    assert not list((res / "digits" / label).glob("**/*.ckpt"))  # checkpoints go once the record is safe
+    before = paths[0].stat().st_mtime_ns
+    code, out = run_cli(capsys, "run", "--split", "0", "--results-dir", str(res), "--data-root", str(tmp_path),
+                        "--set", "epochs=2")
+    assert "skipped" in out and paths[0].stat().st_mtime_ns == before
+    code, out = run_cli(capsys, "run", "--split", "0", "--force", "--results-dir", str(res),
+                        "--data-root", str(tmp_path), *TINY)
+    assert paths[0].stat().st_mtime_ns != before
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_the_run_and_writes_no_record(tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "run", "--split", "0", "--results-dir", str(res), "--data-root", str(tmp_path),
+                        "--set", "lr=1e30", *TINY)
+    assert code == 2 and "loss became" in out
+    assert not list(res.rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_third_party_method_and_scorer_run_through_the_harness(tmp_path, capsys):
+    pytest.importorskip("osrbench_example", reason="install tests/example_plugin (see README)")
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "run", "--method", "nearest-mean", "--scorer", "osr,mean-score", "--split", "0",
+                        "--results-dir", str(res), "--data-root", str(tmp_path), "--quiet")
+    assert code == 0
+    record = json.loads(next(res.rglob("*.json")).read_text())
+    assert record["metrics"]["osr"]["accuracy"] > 0.5 and "mean_known_score" in record["metrics"]["mean-score"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--method", "mps"], "Did you mean 'msp'"),
+    (["run", "--protocol", "cifar11"], "Known protocols:"),
+    (["run", "--set", "epoch=1"], "valid keys:"),
+    (["run", "--split", "9"], "splits 0..4"),
+    (["run", "--augment", "nothing-like-this"], "unknown augmentation"),
+    (["run", "--scorer", "osr,nope"], "unknown scorer 'nope'"),
+    (["run", "--device", "tpu"], "expected cpu, cuda"),
+])
+def test_bad_input_gives_one_clear_line(args, message, capsys, tmp_path):
+    code, out = run_cli(capsys, *args, "--results-dir", str(tmp_path))
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_list_shows_plugins_with_their_distribution(capsys):
+    code, out = run_cli(capsys, "list", "methods", "-v")
+    assert code == 0 and "msp" in out and "osrbench" in out and "epochs" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and "osrbench" in capsys.readouterr().out
+
+
+def test_committed_leaderboard_tables_equal_what_the_committed_records_produce():
+    board = build_leaderboard(ROOT / "leaderboards" / "records")
+    md = (ROOT / "leaderboards" / "leaderboard.md").read_text()
+    csv = (ROOT / "leaderboards" / "leaderboard.csv").read_text()
+    assert md.split("-->", 1)[1].strip() == render(board, "md").strip(), "run: osrbench leaderboard --results-dir leaderboards/records --write-tables leaderboards"
+    assert csv == render(board, "csv")
+
+
+def test_leaderboard_keeps_results_on_different_data_copies_apart(tmp_path):
+    source = next((ROOT / "leaderboards" / "records").rglob("split0-seed0.json"))
+    record = json.loads(source.read_text())
+    for split, fingerprint in [(0, "aaaa1111aaaa1111"), (1, "bbbb2222bbbb2222")]:
+        path = tmp_path / record["protocol"] / "x" / f"split{split}-seed0.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**record, "label": "x", "split": split, "data_fingerprint": fingerprint}))
+    rows = build_leaderboard(tmp_path)["wide"]["osr.auroc"]["method"].tolist()
+    assert rows == ["x [data aaaa1111]", "x [data bbbb2222]"]
