@@ -87,27 +87,29 @@ def corruption_figure(drop: Mapping[str, Mapping[str, float]], title: str) -> Fi
 
 
 def activation_grid_figure(images: np.ndarray, maps: np.ndarray, boxes: np.ndarray | None, title: str) -> Figure:
-    """Rows of (image, activation map over the image, chosen patch).
+    """Pairs of (image, activation map over the image with the chosen patch), up to four pairs a row.
 
     ``images`` (B, H, W, C) float in [0, 1]; ``maps`` (B, H, W) scaled to [0, 1]; ``boxes`` (B, 4)
     as (top, left, bottom, right) pixels, bottom/right exclusive, or None.
     """
     n = len(images)
-    fig = Figure(figsize=(4.5, 1.6 * n + 0.6), layout="constrained")
-    axes = fig.subplots(n, 2, squeeze=False)
+    per_row = min(4, n)
+    rows = -(-n // per_row)
+    fig = Figure(figsize=(2.2 * per_row, 1.2 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, 2 * per_row, squeeze=False)
+    cmap = None if images.shape[-1] == 3 else "gray"
+    for ax in axes.flat:
+        ax.set_axis_off()
     for i in range(n):
+        left_ax, right_ax = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
         shown = images[i] if images.shape[-1] == 3 else images[i, ..., 0]
-        cmap = None if images.shape[-1] == 3 else "gray"
-        axes[i, 0].imshow(shown, cmap=cmap, vmin=0, vmax=1)
-        axes[i, 1].imshow(shown, cmap=cmap, vmin=0, vmax=1)
-        axes[i, 1].imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        left_ax.imshow(shown, cmap=cmap, vmin=0, vmax=1)
+        right_ax.imshow(shown, cmap=cmap, vmin=0, vmax=1)
+        right_ax.imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
         if boxes is not None:
             top, left, bottom, right = (float(v) for v in boxes[i])
-            axes[i, 1].add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
-                                           edgecolor="white", linewidth=1.5))
-        for ax in axes[i]:
-            ax.set_axis_off()
-    axes[0, 0].set_title("image", fontsize="small")
-    axes[0, 1].set_title("activation map" + (" + patch" if boxes is not None else ""), fontsize="small")
-    fig.suptitle(title, fontsize="small")
+            right_ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
+                                         edgecolor="white", linewidth=1.5))
+    patch = " and chosen patch (white)" if boxes is not None else ""
+    fig.suptitle(f"{title}\nimage | activation map{patch}", fontsize="small")
     return fig
