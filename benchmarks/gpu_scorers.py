@@ -42,13 +42,22 @@ HEADLINES = {
 }
 
 
+def importable() -> bool:
+    try:
+        import imagecorruptions  # noqa: F401  (imports OpenCV, scikit-image and numba too)
+    except ImportError as exc:
+        print(f"corruption: cannot import imagecorruptions ({exc})")
+        return False
+    return True
+
+
 def corruption_package(wheels: Path | None) -> bool:
-    """Whether imagecorruptions can be imported, installing it from a local wheel folder if one is given."""
+    """Whether imagecorruptions imports, after installing it from a local wheel folder if one is given."""
     if importlib.util.find_spec("imagecorruptions") is None and wheels is not None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
                         "imagecorruptions-imaug"], check=False)
         importlib.invalidate_caches()
-    return importlib.util.find_spec("imagecorruptions") is not None
+    return importable()
 
 
 def ood_sets(protocol: str, root: Path, tiny: bool) -> list[str]:
