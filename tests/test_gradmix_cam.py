@@ -57,10 +57,13 @@ def test_reusing_the_training_forward_gives_the_fresh_pass_maps(kind):
     with record_outputs(net.cam_layers()) as outputs:
         z = net(torch.cat([view1, view2]))
     loss = simclr_per_anchor(z, 0.05, 0.07).mean()
-    reused = StepSaliency(net, view1, view2, outputs, loss, 0.05, 0.07)(view1, None, kind=kind, layers=layers)
+    saliency = StepSaliency(net, view1, view2, outputs, loss, 0.05, 0.07)
+    reused = saliency(view1, None, kind=kind, layers=layers)
     fresh = fresh_saliency(net, view1, view2, kind, layers, 0.05, 0.07)
     assert reused.shape == (6, 32, 32)
     assert torch.allclose(reused, fresh, atol=1e-5)
+    # other images (not this step's view 1) get a separate pass against the step's view 2
+    assert torch.allclose(saliency(view1.clone(), None, kind=kind, layers=layers), fresh, atol=1e-5)
     loss.backward()  # the training graph survives the map computation
     assert all(p.grad is not None for p in net.head.parameters())
 

@@ -39,6 +39,13 @@ def test_supcon_matches_hand_computed_value():
         simclr_loss(z, TAU, TAU).item(), rel=1e-6)
 
 
+def test_paper_eq2_supcon_sums_the_denominator_over_other_classes():
+    # anchor 0: positive view 2 (similarity 1), other-class views 1 and 3 (similarity 0) -> ℓ = log 2 − 1/τ
+    z, labels = orthogonal_batch(), torch.tensor([0, 1, 0, 1])
+    got = supcon_loss(z, labels, TAU, TAU, denominator="other_classes").item()
+    assert got == pytest.approx(math.log(2) - 1 / TAU, rel=1e-6)
+
+
 def brute_force(z, labels, tau):
     n = len(z)
     sim = [[float(z[a] @ z[k]) / tau for k in range(n)] for a in range(n)]

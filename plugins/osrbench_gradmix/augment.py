@@ -48,6 +48,8 @@ class GradMixAugConfig:
 class CodeVariantConfig(GradMixAugConfig):
     """Here γ_min/γ_max bound the patch *area* share, and boxes are clipped, as in the authors' code."""
 
+    gamma_min: float = _opt(0.1, "smallest patch area share (authors' code: area ~ U(0.1, 0.5))")
+    gamma_max: float = _opt(0.5, "largest patch area share")
     border: str = _opt("clip", "clip: cut boxes at the border (authors' code); shift: move them inside")
 
 

@@ -13,6 +13,7 @@ from osrbench import OsrbenchError, Split
 from osrbench_gradmix.views import VIEW_KINDS
 
 MIXED_LOSSES = ("anchored", "nt_xent_replaced")
+SUPCON_DENOMINATORS = ("all", "other_classes")
 SCORES = ("max", "normalised")
 
 FAST_OVERRIDES = {"width": "8", "head_dim": "32", "batch_size": "16", "epochs": "2", "lr_floor": "1", "topk": "3"}
@@ -32,6 +33,8 @@ class GradMixConfig:
     lam: float = _opt(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise (authors' scripts)")
     temperature: float = _opt(0.05, "temperature τ of both contrastive losses")
     base_temperature: float = _opt(0.07, "losses are scaled by τ / base_temperature (authors' code)")
+    supcon_denominator: str = _opt("all", "SupCon denominator: all (authors' code, standard SupCon) or "
+                                          "other_classes (the paper's eq. 2 as written)")
     width: int = _opt(64, "channels of the first ResNet18 stage (64 = ResNet18; spec fast version: 8)")
     head_dim: int = _opt(128, "embedding dimension of the projection head")
     views: str = _opt("auto", "view augmentation: simclr, rotate (±rotation degrees only), auto = rotate for "
@@ -62,6 +65,9 @@ class GradMixConfig:
             raise OsrbenchError(f"--set crop_scale_min={self.crop_scale_min}: must lie in (0, 1]")
         if self.mixed_loss not in MIXED_LOSSES:
             raise OsrbenchError(f"--set mixed_loss={self.mixed_loss}: choose {' or '.join(MIXED_LOSSES)}")
+        if self.supcon_denominator not in SUPCON_DENOMINATORS:
+            raise OsrbenchError(f"--set supcon_denominator={self.supcon_denominator}: choose "
+                                f"{' or '.join(SUPCON_DENOMINATORS)}")
         if self.score not in SCORES:
             raise OsrbenchError(f"--set score={self.score}: choose {' or '.join(SCORES)}")
 

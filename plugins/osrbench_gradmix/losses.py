@@ -38,10 +38,17 @@ def simclr_loss(z: Tensor, temperature: float, base_temperature: float = BASE_TE
     return simclr_per_anchor(z, temperature, base_temperature).mean()
 
 
-def supcon_loss(z: Tensor, labels: Tensor, temperature: float, base_temperature: float = BASE_TEMPERATURE) -> Tensor:
-    """Khosla et al.'s L_out: positives are all other views of the same class, denominator all k ≠ a."""
+def supcon_loss(z: Tensor, labels: Tensor, temperature: float, base_temperature: float = BASE_TEMPERATURE,
+                denominator: str = "all") -> Tensor:
+    """Khosla et al.'s L_out: positives are all other views of the same class.
+
+    ``denominator="all"`` sums over all k ≠ a (the authors' code, the standard SupCon);
+    ``"other_classes"`` over the views of other classes only, as the paper's eq. 2 is written.
+    """
     logits, log_denominator = _logits(z.float(), temperature)
     same = labels[:, None] == labels[None, :]
+    if denominator == "other_classes":
+        log_denominator = torch.logsumexp(logits.masked_fill(same, float("-inf")), dim=1)
     same.fill_diagonal_(False)
     log_prob = (logits - log_denominator[:, None]).masked_fill(~same, 0.0)
     per_anchor = -log_prob.sum(1) / same.sum(1).clamp_min(1)

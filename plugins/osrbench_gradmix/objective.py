@@ -75,6 +75,7 @@ class Objective:
     crop_scale: tuple[float, float]
     rotation: float
     mixed_loss: str = "anchored"
+    supcon_denominator: str = "all"
     augmentation: Augmentation | None = None
     memory_format: torch.memory_format = torch.contiguous_format
 
@@ -89,7 +90,7 @@ class Objective:
         with record_outputs(blocks) as outputs:
             z = self.net(torch.cat([view1, view2]).contiguous(memory_format=self.memory_format))
         simclr = simclr_per_anchor(z, tau, base).mean()
-        loss = self.theta * supcon_loss(z, labels.repeat(2), tau, base) + self.lam * simclr
+        loss = self.theta * supcon_loss(z, labels.repeat(2), tau, base, self.supcon_denominator) + self.lam * simclr
         if self.augmentation is None:
             return loss
         saliency = StepSaliency(self.net, view1, view2, outputs, simclr, tau, base)

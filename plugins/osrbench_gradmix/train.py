@@ -31,7 +31,8 @@ def build_objective(net: ContrastiveNet, split: Split, config: GradMixConfig, ct
     return Objective(net=net, num_classes=split.num_classes, theta=config.theta, lam=config.simclr_weight(split),
                      temperature=config.temperature, base_temperature=config.base_temperature,
                      view_kind=config.view_kind(split), hflip=split.hflip, crop_scale=(config.crop_scale_min, 1.0),
-                     rotation=config.rotation, mixed_loss=config.mixed_loss, augmentation=ctx.augmentation,
+                     rotation=config.rotation, mixed_loss=config.mixed_loss,
+                     supcon_denominator=config.supcon_denominator, augmentation=ctx.augmentation,
                      memory_format=ctx.memory_format)
 
 
