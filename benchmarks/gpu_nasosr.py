@@ -6,8 +6,10 @@
    and the phase-B iteration (architecture step + weight step), the snapshot scoring pass and the
    retraining step of the paper's architecture; prints the throughputs in images/s.
 2. From those timings picks the epochs that fit the budget (whole script ≈ ``--budget`` seconds):
-   ~40% for the search (equal warm-up and search epochs, a snapshot scored every epoch), ~60% for
-   retraining, and runs ``nas-osr`` through the harness with scorers ``osr`` and ``nas-osr-rule``.
+   ~30% for the search (equal warm-up and search epochs, a snapshot scored every epoch), ~70% for
+   retraining, and runs the method's ``fit`` (search, derivation, retraining, test-rule fit) with
+   those epochs; scores it with the scorers ``osr`` and ``nas-osr-rule``, once with the authors'
+   Gaussian corner (default) and once with the rule refitted with ``gaussian_corner=correlation``.
 3. Prints the epochs used, the derived architecture, parameter count, FLOPs (FlopCounterMode, one
    32×32 image: encoder alone and the whole test-time pass with the K counterfactual decodes),
    AUROC and macro-F1, and writes them to ``OUT/nasosr_gpu_summary.json``.
@@ -31,14 +33,18 @@ from osrbench.batches import Minibatches
 from osrbench.config import build_config
 from osrbench.plugins import load_plugins
 from osrbench.progress import Progress
-from osrbench.runner import RunRequest, run, seed_everything
-from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, limit_per_class
+from osrbench.runner import seed_everything
+from osrbench.training import save_atomic
+from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, NasOsrModel, fit, limit_per_class
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.retrain import build_final_vae, retrain_step
+from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
+from osrbench_nasosr.test_rule import fit_test_rule
 
 PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
-RESERVE_SECONDS = 45.0  # final test-rule fit, scorers, record, FLOP count
+RESERVE_SECONDS = 45.0  # final test-rule fits, scorers, FLOP count
+SEARCH_SHARE = 0.3  # of the time left after the measurements; the rest goes to retraining
 
 
 def seconds_per_call(fn, calls: int, device: torch.device) -> float:
@@ -72,8 +78,14 @@ def measure_search(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> 
     began = time.perf_counter()
     score_snapshot(vae, data, config, ctx)
     scoring = time.perf_counter() - began
+    began = time.perf_counter()  # the search checkpoints at each phase end (several GB at full size)
+    probe = ctx.work_dir / "probe.ckpt"
+    save_atomic({"vae": vae.state_dict(), "architect": architect.state_dict()}, probe)
+    saving = time.perf_counter() - began
+    probe.unlink()
     out = {"supernet_parameters": sum(p.numel() for p in vae.parameters()), "iterations_per_epoch": len(batches),
            "weight_step_s": weight_step, "search_iteration_s": both, "snapshot_scoring_s": scoring,
+           "checkpoint_s": saving,
            "phase_a_images_per_s": config.batch_size / weight_step,
            "phase_b_images_per_s": 2 * config.batch_size / both}
     del vae, architect
@@ -117,11 +129,12 @@ def count_flops(arch: Architecture, split, config: NasOsrConfig, ctx: RunContext
 
 
 def plan_epochs(search: dict, retrain: dict, remaining: float, tiny: bool) -> dict[str, str]:
-    """Equal warm-up and search epochs in ~40% of the remaining time, retraining epochs in ~60%."""
+    """Equal warm-up and search epochs in ~30% of the remaining time, retraining epochs in ~70%."""
     pair = search["iterations_per_epoch"] * (search["weight_step_s"] + search["search_iteration_s"])
     pair += 2 * search["snapshot_scoring_s"]
-    per_phase = max(1, int(0.4 * remaining // pair))
-    retrain_epochs = max(1, int(0.6 * remaining // (retrain["iterations_per_epoch"] * retrain["retrain_step_s"])))
+    per_phase = max(1, int((SEARCH_SHARE * remaining - 2 * search["checkpoint_s"]) // pair))
+    retrain_epoch = retrain["iterations_per_epoch"] * retrain["retrain_step_s"]
+    retrain_epochs = max(1, int((1 - SEARCH_SHARE) * remaining // retrain_epoch))
     if tiny:
         per_phase, retrain_epochs = min(per_phase, 1), min(retrain_epochs, 2)
     return {"warmup_epochs": str(per_phase), "search_epochs": str(per_phase), "search_eval_every": "1",
@@ -168,12 +181,24 @@ def main() -> None:
     plan = plan_epochs(search, retrain, remaining, args.tiny)
     print(f"epochs used: warm-up {plan['warmup_epochs']}, search {plan['search_epochs']}, "
           f"retraining {plan['retrain_epochs']} (paper: 30 + 30 and 300)")
-    (record,) = run(RunRequest(method="nas-osr", protocol=protocol, splits=[0], data=data, device=device.type,
-                               results_dir=args.out / "results", overrides={**base, **plan},
-                               scorers=["osr", "nas-osr-rule"], force=True, quiet=True))
-    info, osr, rule = record["method_info"], record["metrics"]["osr"], record["metrics"]["nas-osr-rule"]
+    config = build_config(NasOsrConfig, {**base, **plan}, "nas-osr")
+    run_ctx = RunContext(device=device, seed=0, work_dir=args.out / "run", progress=Progress(quiet=True))
+    run_ctx.work_dir.mkdir(exist_ok=True)
+    for stale in run_ctx.work_dir.glob("*.ckpt"):
+        stale.unlink()
+    seed_everything(0)
+    fit_began = time.perf_counter()
+    model = fit(split, config, run_ctx)
+    fit_seconds = time.perf_counter() - fit_began
+    info = run_ctx.extra_record
     arch = Architecture.load(info["architecture_file"])
     flops = count_flops(arch, split, config, ctx)
+    metrics = {"code": score(model, split, run_ctx)}
+    # the same trained network with the scale-free Gaussian corner (config gaussian_corner=correlation)
+    other = fit_test_rule(model.vae, split.train_images, split.train_labels, run_ctx, reconstruction="counterfactual",
+                          threshold_rule=config.rec_threshold_rule, level=config.gaussian_level,
+                          draws=config.mc_draws, corner="correlation")
+    metrics["correlation"] = score(NasOsrModel(model.vae, other.rule), split, run_ctx)
 
     print(f"derived architecture: {list(arch.ops)} on scales {list(arch.scales)} "
           f"(snapshot of epoch {info['selected_epoch']}; paper: {list(PAPER_ARCH.ops)})")
@@ -184,18 +209,27 @@ def main() -> None:
           f"FLOPs per 32x32 image: encoder {flops['encoder_gflops']:.2f} G, test pass with "
           f"{split.num_classes} counterfactuals {flops['test_pass_gflops']:.2f} G (FLOPs = 2 x MACs)")
     print(f"search {info['search_seconds']:.0f} s, retraining {info['retrain_seconds']:.0f} s, "
-          f"run {record['cost']['wall_seconds']:.0f} s")
-    print(f"AUROC {osr['auroc']:.4f} (reconstruction alone {rule['auroc_reconstruction']:.4f}, "
-          f"Gaussian alone {rule['auroc_gaussian']:.4f}); closed-set accuracy {osr['accuracy']:.4f}")
-    print(f"macro-F1: test rule {100 * rule['macro_f1_code']:.2f} (authors' form; sklearn {100 * rule['macro_f1']:.2f}; "
-          f"known rejected {rule['known_rejected']:.3f}, unknown rejected {rule['unknown_rejected']:.3f}); "
-          f"at 95% known-test TPR {100 * osr['macro_f1']:.2f}")
+          f"search + retrain + rule fit {fit_seconds:.0f} s; training accuracy {info['train_accuracy']:.4f}")
+    for corner, m in metrics.items():
+        osr, rule = m["osr"], m["nas-osr-rule"]
+        print(f"[gaussian_corner={corner}] AUROC {osr['auroc']:.4f} (reconstruction alone "
+              f"{rule['auroc_reconstruction']:.4f}, Gaussian alone {rule['auroc_gaussian']:.4f}); closed-set "
+              f"accuracy {osr['accuracy']:.4f}; macro-F1 of the test rule {100 * rule['macro_f1_code']:.2f} "
+              f"(authors' form; sklearn {100 * rule['macro_f1']:.2f}; known rejected {rule['known_rejected']:.3f}, "
+              f"unknown rejected {rule['unknown_rejected']:.3f}); macro-F1 at 95% known-test TPR "
+              f"{100 * osr['macro_f1']:.2f}")
     print("paper (CIFAR10, own splits, 60 search + 300 retraining epochs): AUROC 0.843, macro-F1 75.29")
     summary = {"search_timing": search, "retrain_timing": retrain, "plan": plan, "architecture": arch.to_dict(),
-               "flops": flops, "metrics": record["metrics"], "selected_epoch": info["selected_epoch"],
-               "search_history": info["search_history"], "wall_seconds": time.perf_counter() - began}
+               "flops": flops, "metrics": metrics, "method_info": info, "wall_seconds": time.perf_counter() - began}
     (args.out / "nasosr_gpu_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"script wall time {time.perf_counter() - began:.0f} s; summary in {args.out / 'nasosr_gpu_summary.json'}")
+
+
+def score(model: NasOsrModel, split, ctx: RunContext) -> dict:
+    """The harness's ``osr`` scorer and this plugin's ``nas-osr-rule`` scorer."""
+    osr = load_plugins().scorers.get("osr")
+    return {"osr": osr.score(model, split, osr.config(), ctx),
+            "nas-osr-rule": score_rule(model, split, RuleScorerConfig(), ctx)}
 
 
 if __name__ == "__main__":

@@ -53,6 +53,19 @@ def test_gaussian_rule_is_the_mahalanobis_form_with_the_corner_point():
     assert math.isclose(float(rule.ratio(point[None])[0]), float(d2 / rule.radii[0]), rel_tol=1e-4)
 
 
+def test_correlation_corner_is_scale_free_and_code_corner_is_not():
+    mu_u = torch.randn(400, 3, generator=torch.Generator().manual_seed(1)) * torch.tensor([0.2, 0.5, 0.1])
+    labels = torch.zeros(400, dtype=torch.long)
+    probe = mu_u[:5]
+
+    def ratios(scale, corner):
+        rule = GaussianRule.fit(class_statistics(mu_u * scale, labels, labels, 1), 0.9, 50_000, corner)
+        return rule.ratio(probe * scale)
+
+    assert torch.allclose(ratios(1.0, "correlation"), ratios(10.0, "correlation"), rtol=1e-3)
+    assert torch.allclose(ratios(1.0, "code"), 100 * ratios(10.0, "code"), rtol=1e-3)  # d* grows with σ²
+
+
 def test_class_statistics_use_correct_samples_and_flag_degenerate_classes():
     mu_u = torch.tensor([[0.0], [2.0], [100.0], [5.0], [7.0]])
     labels = torch.tensor([0, 0, 0, 1, 1])

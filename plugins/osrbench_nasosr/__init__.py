@@ -74,7 +74,8 @@ def fit(split: Split, config: NasOsrConfig, ctx: RunContext) -> NasOsrModel:
     stats = retrain(vae, split, config, ctx)
     rule_fit = fit_test_rule(vae, split.train_images, split.train_labels, ctx, reconstruction="counterfactual",
                              threshold_rule=config.rec_threshold_rule, level=config.gaussian_level,
-                             draws=config.mc_draws, class_vectors=config.counterfactual_means)
+                             draws=config.mc_draws, corner=config.gaussian_corner,
+                             class_vectors=config.counterfactual_means)
     if rule_fit.stats.degenerate:
         ctx.progress.log(f"[yellow]nas-osr: classes {rule_fit.stats.degenerate} have < 2 correctly classified "
                          "training samples; their Gaussians use all of their samples[/yellow]")

@@ -19,6 +19,7 @@ PATH_RULES = ("fasterseg", "beta")
 RECON_SOURCES = ("feature", "latent")
 THRESHOLD_RULES = ("quantile95", "mean_plus_2std")
 COUNTERFACTUAL_MEANS = ("train-means", "prior")
+GAUSSIAN_CORNERS = ("code", "correlation")
 
 FAST_OVERRIDES = {
     "width": "2", "z_dim": "4", "u_dim": "8", "batch_size": "16",
@@ -87,13 +88,16 @@ class NasOsrConfig:
     rec_threshold_rule: str = _opt("quantile95", "reconstruction threshold: quantile95 (paper) or "
                                                  "mean_plus_2std (code)")
     gaussian_level: float = _opt(0.9, "Gaussian rule level t (MNIST/CIFAR10 0.9, SVHN 0.6, CIFAR+N 0.5)")
+    gaussian_corner: str = _opt("code", "Gaussian rule corner point: code (q from the covariance, scaled by "
+                                        "sigma again) or correlation (q from the correlation matrix; scale-free)")
     mc_draws: int = _opt(200_000, "Monte-Carlo draws per class for the equicoordinate Gaussian quantile")
     counterfactual_means: str = _opt("train-means", "class vectors of test counterfactuals: train-means "
                                                     "(mean u of correct training samples) or prior (e_c)")
 
     def validate(self) -> None:
         choices = {"path_rule": PATH_RULES, "recon_source": RECON_SOURCES,
-                   "rec_threshold_rule": THRESHOLD_RULES, "counterfactual_means": COUNTERFACTUAL_MEANS}
+                   "rec_threshold_rule": THRESHOLD_RULES, "counterfactual_means": COUNTERFACTUAL_MEANS,
+                   "gaussian_corner": GAUSSIAN_CORNERS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise OsrbenchError(f"--set {key}={getattr(self, key)}: choose {' or '.join(allowed)}")

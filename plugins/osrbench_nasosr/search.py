@@ -112,7 +112,7 @@ def score_snapshot(vae: ConditionalVAE, data: PasData, config: NasOsrConfig, ctx
     """Open-set macro-F1 with the pseudo-unknowns as unknowns (0 if a class has < 2 correct samples, as in the code)."""
     fit = fit_test_rule(vae, data.weight_images, data.weight_labels, ctx, reconstruction="plain",
                         threshold_rule=config.rec_threshold_rule, level=config.search_gaussian_level,
-                        draws=config.mc_draws)
+                        draws=config.mc_draws, corner=config.gaussian_corner)
     if fit.stats.degenerate:
         ctx.progress.log(f"[yellow]search: classes {fit.stats.degenerate} have < 2 correctly classified "
                          "training samples; snapshot F1 set to 0[/yellow]")

@@ -8,8 +8,11 @@
    from (μ_z(x), μ̄_c). τ_rec keeps 95% of the training samples known (paper; ``quantile95``) or is
    mean + 2·std of the training r (code; ``mean_plus_2std``).
 3. Gaussian class-attribute rejection: q_m is the t-quantile of max_r |X_r| for X ~ N(0, Σ_m)
-   (Monte Carlo), c_m = q_m·sqrt(diag Σ_m) (the code's double scaling, kept), d*_m = c_mᵀ Σ_m⁺ c_m;
-   class m accepts x iff D²_m(x) = (μ_u − μ̄_m)ᵀ Σ_m⁺ (μ_u − μ̄_m) < d*_m.
+   (Monte Carlo), c_m = q_m·sqrt(diag Σ_m) (the code's double scaling, kept by default), d*_m =
+   c_mᵀ Σ_m⁺ c_m; class m accepts x iff D²_m(x) = (μ_u − μ̄_m)ᵀ Σ_m⁺ (μ_u − μ̄_m) < d*_m. Because of
+   the double scaling the region shrinks with the spread of u (d*_m ≈ d·q_m², q_m ∝ σ), so with a
+   tight latent it rejects most knowns; ``gaussian_corner="correlation"`` takes q_m from the
+   correlation matrix instead, which makes the region scale-free.
 4. Unknown iff r(x) > τ_rec or no class accepts; otherwise the label is argmax classifier(μ_u).
 
 The search scores its snapshots with the same rule in the code's search-time form: the plain
@@ -83,19 +86,24 @@ class GaussianRule(nn.Module):
         self.register_buffer("radii", radii.float())
 
     @classmethod
-    def fit(cls, stats: ClassStats, level: float, draws: int) -> "GaussianRule":
+    def fit(cls, stats: ClassStats, level: float, draws: int, corner: str = "code") -> "GaussianRule":
+        """``corner="code"``: q_m from Σ_m, then scaled by σ again (the authors'); ``"correlation"``: q_m
+        from the correlation matrix, so the acceptance region does not depend on the scale of u."""
         covs = stats.covs.cpu()
         precisions = torch.linalg.pinv(covs, hermitian=True)
         radii = []
         for m in range(len(covs)):
-            corner = equicoordinate_quantile(covs[m], level, draws, seed=m) * covs[m].diagonal().clamp(min=0).sqrt()
-            radii.append(corner @ precisions[m] @ corner)
+            sigma = covs[m].diagonal().clamp(min=0).sqrt()
+            basis = covs[m] if corner == "code" else covs[m] / torch.outer(sigma, sigma).clamp(min=1e-300)
+            point = equicoordinate_quantile(basis, level, draws, seed=m) * sigma
+            radii.append(point @ precisions[m] @ point)
         return cls(stats.means.cpu(), precisions, torch.stack(radii).clamp(min=1e-12))
 
     def ratio(self, mu_u: Tensor) -> Tensor:
         """min_m D²_m / d*_m: below 1 iff some class accepts."""
-        diff = mu_u.float()[:, None, :] - self.means[None]
-        d2 = torch.einsum("bku,kuv,bkv->bk", diff, self.precisions, diff)
+        with torch.autocast(device_type=mu_u.device.type, enabled=False):  # keep D² in float32 under bf16
+            diff = mu_u.float()[:, None, :] - self.means[None]
+            d2 = torch.einsum("bku,kuv,bkv->bk", diff, self.precisions, diff)
         return (d2 / self.radii).amin(dim=1)
 
 
@@ -151,7 +159,7 @@ class RuleFit:
 @torch.no_grad()
 def fit_test_rule(vae: ConditionalVAE, images: Tensor, labels: Tensor, ctx: RunContext, *, reconstruction: str,
                   threshold_rule: str, level: float, draws: int, class_vectors: str = "train-means",
-                  batch_size: int = 512) -> RuleFit:
+                  corner: str = "code", batch_size: int = 512) -> RuleFit:
     """Fit class statistics, the Gaussian rule and τ_rec on (uint8) training images, in eval mode."""
     was_training = vae.training
     vae.eval()
@@ -165,7 +173,7 @@ def fit_test_rule(vae: ConditionalVAE, images: Tensor, labels: Tensor, ctx: RunC
         labels = labels.to(pred.device)
         stats = class_statistics(mu_u, labels, pred, vae.num_classes)
         vectors = stats.means if class_vectors == "train-means" else vae.prior_means().detach()
-        rule = TestRule(vectors, GaussianRule.fit(stats, level, draws), reconstruction).to(ctx.device)
+        rule = TestRule(vectors, GaussianRule.fit(stats, level, draws, corner), reconstruction).to(ctx.device)
 
         def error(x: Tensor) -> Tensor:
             x = vae.prepare(x)
