@@ -88,7 +88,6 @@ def measure_search(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> 
            "checkpoint_s": saving,
            "phase_a_images_per_s": config.batch_size / weight_step,
            "phase_b_images_per_s": 2 * config.batch_size / both}
-    del vae, architect
     return out
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from osrbench import OsrbenchError
+from osrbench_nasosr.derivation import Architecture
 
 PATH_RULES = ("fasterseg", "beta")
 RECON_SOURCES = ("feature", "latent")
@@ -120,3 +121,5 @@ class NasOsrConfig:
                 raise OsrbenchError(f"--set {key}={getattr(self, key)}: must lie strictly between 0 and 1")
         if not 0 < self.crop_scale_min <= 1:
             raise OsrbenchError(f"--set crop_scale_min={self.crop_scale_min}: must lie in (0, 1]")
+        if self.arch:
+            Architecture.load(self.arch)  # a bad file fails here, before any data is loaded

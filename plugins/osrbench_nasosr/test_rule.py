@@ -69,7 +69,7 @@ def equicoordinate_quantile(cov: Tensor, level: float, draws: int, seed: int = 0
 
 
 def reconstruction_threshold(errors: Tensor, rule: str, keep: float = 0.95) -> float:
-    """``quantile95``: the smallest τ with at least ``keep`` of ``errors`` ≤ τ; else mean + 2·std (population std)."""
+    """``quantile95``: the smallest τ with at least ``keep`` of ``errors`` ≤ τ; else mean + 2·(population) std."""
     e = errors.double().flatten()
     if rule == "quantile95":
         return float(e.sort().values[math.ceil(keep * len(e)) - 1])
@@ -152,7 +152,8 @@ class RuleFit:
     train_errors: Tensor
 
     def summary(self) -> dict:
-        return {"tau_rec": float(self.rule.tau), "gaussian_radii": [round(float(r), 4) for r in self.rule.gaussian.radii],
+        return {"tau_rec": float(self.rule.tau),
+                "gaussian_radii": [round(float(r), 4) for r in self.rule.gaussian.radii],
                 "train_accuracy": round(self.stats.accuracy, 4), "degenerate_classes": self.stats.degenerate}
 
 
