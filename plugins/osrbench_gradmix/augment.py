@@ -58,7 +58,8 @@ class GradMixAugmentation(Augmentation):
 
     Paper: side ratio γ ~ U(γ_min, γ_max), the patch is another image of the batch resized into the
     box, weight γ². Code variant: the area share ~ U(γ_min, γ_max), uniform noise in the box,
-    weight 1 − (covered area share).
+    weight 1 − (covered area share). (The authors draw the noise in normalised space; here it is
+    drawn in pixel space, since the network normalises its input itself.)
     """
 
     def __init__(self, name: str, config: GradMixAugConfig, cam: str, code_variant: bool = False):
