@@ -64,6 +64,9 @@ class TaskHandle:
     def __init__(self, bars: RichProgress, task_id):
         self._bars, self._id = bars, task_id
 
+    def restart(self, total: int | None) -> None:
+        self._bars.reset(self._id, total=total)
+
     def advance(self, n: int = 1, info: str | None = None) -> None:
         if info is None:
             self._bars.advance(self._id, n)

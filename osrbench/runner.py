@@ -146,7 +146,7 @@ class Run:
         train_seconds = time.perf_counter() - train_began
         model.eval()
         metrics, score_seconds = {}, {}
-        for scorer in self.scorers:
+        for scorer in progress.track(self.scorers, "scoring"):
             t0 = time.perf_counter()
             metrics[scorer.name] = scorer.score(model, split, self.scorer_configs[scorer.name], ctx)
             score_seconds[scorer.name] = round(time.perf_counter() - t0, 3)

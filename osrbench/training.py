@@ -88,12 +88,14 @@ def train_epochs(
         module.train()
     began = last_save = time.perf_counter()
     mean_loss = float("nan")
-    with ctx.progress.task(f"{stage}", total=epochs) as bar:
+    with ctx.progress.task(f"{stage} epochs", total=epochs) as bar, ctx.progress.task("batches", None) as batch_bar:
         bar.advance(start_epoch)
         for epoch in range(start_epoch, epochs):
             total = torch.zeros((), device=ctx.device)
             count = 0
-            for batch in batches(epoch):
+            epoch_batches = batches(epoch)
+            batch_bar.restart(len(epoch_batches) if hasattr(epoch_batches, "__len__") else None)
+            for batch in epoch_batches:
                 with ctx.autocast():
                     loss = step(batch)
                 optimizer.zero_grad(set_to_none=True)
@@ -103,6 +105,7 @@ def train_epochs(
                     scheduler.step()
                 total += loss.detach().float()
                 count += 1
+                batch_bar.advance()
             mean_loss = (total / max(count, 1)).item()  # one device sync per epoch
             if not torch.isfinite(torch.tensor(mean_loss)):
                 raise NonFiniteLoss(

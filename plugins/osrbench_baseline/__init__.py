@@ -64,9 +64,15 @@ class ClassifierModel(OpenSetModel):
         super().__init__()
         self.net, self.score, self.flip_tta = net, score, flip_tta
 
+    def _logits(self, x: Tensor) -> Tensor:
+        """Logits in float32 even under bf16 autocast, so scores keep their resolution (few ties)."""
+        features = self.net.embed(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.net.head(features.float())
+
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.net(x).float()
-        return (logits + self.net(x.flip(3)).float()) / 2 if self.flip_tta else logits
+        logits = self._logits(x)
+        return (logits + self._logits(x.flip(3))) / 2 if self.flip_tta else logits
 
     def predict(self, images: Tensor) -> Prediction:
         logits = self(images)
