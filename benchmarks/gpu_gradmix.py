@@ -146,7 +146,8 @@ def main() -> None:
     print("summary")
     print(f"  throughput (images/s): supcon+simclr {summary['throughput_images_per_s']['supcon+simclr']:.0f}, "
           f"with gradmix {summary['throughput_images_per_s']['gradmix']:.0f}")
-    print(f"  {protocol} split 0 AUROC: gradmix+gradmix {osr['auroc']:.4f} ({epochs} epochs, {cost['train_seconds']:.0f} s) "
+    print(f"  {protocol} split 0 AUROC: gradmix+gradmix {osr['auroc']:.4f} "
+          f"({epochs} epochs, {cost['train_seconds']:.0f} s) "
           f"vs mls {baseline['metrics']['osr']['auroc']:.4f} ({baseline_overrides['epochs']} epochs, "
           f"{baseline['cost']['train_seconds']:.0f} s)")
     print(f"  accuracy: gradmix (top-k) {osr['accuracy']:.4f} vs mls {baseline['metrics']['osr']['accuracy']:.4f}")

@@ -56,7 +56,8 @@ def test_cutmix_replaces_exactly_one_box_and_lambda_is_the_kept_share():
                                               ("kept", lambda lam: lam)])
 def test_weight_conventions(weight, expected):
     torch.manual_seed(2)
-    out = BetaMixing("mixup", mixup, MixingConfig(weight=weight))(constant_images(), torch.zeros(8, dtype=torch.long), ctx())
+    aug = BetaMixing("mixup", mixup, MixingConfig(weight=weight))
+    out = aug(constant_images(), torch.zeros(8, dtype=torch.long), ctx())
     assert out.weight.item() == pytest.approx(expected(out.lam[0].item()))
 
 

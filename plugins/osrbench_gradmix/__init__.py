@@ -44,7 +44,8 @@ def osrbench_methods():
 def osrbench_augmentations():
     return [
         AugmentationSpec(name="gradmix", description="GradMix: a resized in-batch image pasted on the LayerCAM "
-                                                     "peak, side γ ~ U(0.1, 0.5), weight γ² (needs --method gradmix)",
+                                                     "peak, side γ ~ U(0.1, 0.5), weight γ² "
+                                                     "(needs --method gradmix)",
                          config=GradMixAugConfig,
                          build=lambda config: GradMixAugmentation("gradmix", config, cam="layercam")),
         AugmentationSpec(name="gradcam", description="vanilla GradMix: as gradmix, with Grad-CAM maps",

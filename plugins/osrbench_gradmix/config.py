@@ -30,7 +30,8 @@ class GradMixConfig:
     lr: float = _opt(1e-3, "Adam learning rate (no weight decay)")
     lr_floor: float = _opt(0.512, "cosine decay per epoch down to lr × this (authors' code: 0.8³)")
     theta: float = _opt(1.0, "weight θ of the SupCon loss")
-    lam: float = _opt(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise (authors' scripts)")
+    lam: float = _opt(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise "
+                            "(authors' scripts)")
     temperature: float = _opt(0.05, "temperature τ of both contrastive losses")
     base_temperature: float = _opt(0.07, "losses are scaled by τ / base_temperature (authors' code)")
     supcon_denominator: str = _opt("all", "SupCon denominator: all (authors' code, standard SupCon) or "

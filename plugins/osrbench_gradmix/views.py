@@ -78,7 +78,8 @@ def rgb_to_hsv(x: Tensor) -> Tensor:
     hue = torch.where(high == r, ((g - b) / safe) % 6,
                       torch.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
     hue = torch.where(delta > 0, hue / 6, torch.zeros_like(hue))
-    saturation = torch.where(high > 0, delta / torch.where(high > 0, high, torch.ones_like(high)), torch.zeros_like(high))
+    positive = high > 0
+    saturation = torch.where(positive, delta / torch.where(positive, high, torch.ones_like(high)), 0.0)
     return torch.stack([hue, saturation, high], 1)
 
 
