@@ -92,7 +92,7 @@ def test_committed_leaderboard_tables_equal_what_the_committed_records_produce()
     board = build_leaderboard(ROOT / "leaderboards" / "records")
     md = (ROOT / "leaderboards" / "leaderboard.md").read_text()
     csv = (ROOT / "leaderboards" / "leaderboard.csv").read_text()
-    assert md.split("-->", 1)[1].strip() == render(board, "md").strip(), "run: osrbench leaderboard --results-dir leaderboards/records --write-tables leaderboards"
+    assert md.split("-->", 1)[1].strip() == render(board, "md", link_base=ROOT / "leaderboards").strip(), "run: osrbench leaderboard --results-dir leaderboards/records --write-tables leaderboards"
     assert csv == render(board, "csv")
 
 
