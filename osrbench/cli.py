@@ -45,9 +45,9 @@ def _add_run(sub) -> None:
     p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto: cuda when available)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where records go (default ./results)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override a method option (KEY=VALUE) or an augmentation/scorer option (NAME.KEY=VALUE); "
-                        "repeatable; `osrbench list methods -v` shows the keys")
+                        "takes several pairs and may be repeated; `osrbench list -v` shows every key")
     p.add_argument("--force", action="store_true", help="rerun splits whose record already exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 

@@ -15,6 +15,11 @@ from typing import Any
 from osrbench.api import OsrbenchError
 
 
+def option(default: Any, help: str) -> Any:
+    """A config dataclass field with its ``--help`` text (shown by ``osrbench list -v``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def parse_overrides(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:

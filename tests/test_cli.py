@@ -105,3 +105,8 @@ def test_leaderboard_keeps_results_on_different_data_copies_apart(tmp_path):
         path.write_text(json.dumps({**record, "label": "x", "split": split, "data_fingerprint": fingerprint}))
     rows = build_leaderboard(tmp_path)["wide"]["osr.auroc"]["method"].tolist()
     assert rows == ["x [data aaaa1111]", "x [data bbbb2222]"]
+
+
+def test_set_takes_several_pairs(capsys, tmp_path):
+    code, out = run_cli(capsys, "run", "--set", "epochs=1", "batch_size=64", "lr=oops", "--results-dir", str(tmp_path))
+    assert code == 2 and "--set lr=oops: expected a float" in out

@@ -14,12 +14,13 @@ An augmentation plugin (``--augment mixup`` ...) replaces the hard labels with i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 import osrbench
+from osrbench.config import option
 from osrbench import AugmentContext, MethodSpec, OpenSetModel, OsrbenchError, Prediction, RunContext, Split
 from osrbench.batches import Minibatches, to_float
 from osrbench.gpu_augment import standard_augment
@@ -29,24 +30,21 @@ from osrbench_baseline.networks import BACKBONES, Classifier, auto_backbone
 SCORES = ("msp", "mls")
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class BaselineConfig:
-    backbone: str = _opt("auto", "auto (small-cnn up to 28 px, resnet9 above), small-cnn or resnet9")
-    epochs: int = _opt(80, "training epochs")
-    batch_size: int = _opt(512, "minibatch size")
-    lr: float = _opt(0.2, "peak learning rate of the one-cycle schedule (SGD, Nesterov)")
-    momentum: float = _opt(0.9, "SGD momentum")
-    weight_decay: float = _opt(5e-4, "L2 weight decay")
-    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing")
-    warmup: float = _opt(0.25, "share of training spent raising the learning rate")
-    crop_pad: int = _opt(-1, "pad-and-crop range in pixels; -1 = image size / 8")
-    cutout: int = _opt(-1, "cutout square side in pixels; -1 = half the image side for images of 32 px and more, else 0")
-    compile: bool = _opt(True, "torch.compile the network on CUDA")
-    flip_tta: bool = _opt(True, "average the logits of each test image and its mirror image (where flips keep the class)")
+    backbone: str = option("auto", "auto (small-cnn up to 28 px, resnet9 above), small-cnn or resnet9")
+    epochs: int = option(80, "training epochs")
+    batch_size: int = option(512, "minibatch size")
+    lr: float = option(0.2, "peak learning rate of the one-cycle schedule (SGD, Nesterov)")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "L2 weight decay")
+    label_smoothing: float = option(0.0, "cross-entropy label smoothing")
+    warmup: float = option(0.25, "share of training spent raising the learning rate")
+    crop_pad: int = option(-1, "pad-and-crop range in pixels; -1 = image size / 8")
+    cutout: int = option(-1, "cutout square side in pixels; -1 = half the image side for images of 32 px and more, else 0")
+    compile: bool = option(True, "torch.compile the network on CUDA")
+    flip_tta: bool = option(True, "average the logits of each test image and its mirror image (where flips keep the class)")
 
     def validate(self) -> None:
         if self.backbone not in ("auto", *BACKBONES):

@@ -9,29 +9,27 @@ returns (B, H, W) maps at the input size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from osrbench import AugmentContext, Augmentation, MixedBatch, OsrbenchError
+from osrbench.config import option
 from osrbench_gradmix.patching import BORDERS, argmax_centres, box_area_share, boxes_around, fill_noise, paste_resized
 
 LAYER_NAMES = tuple(f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class GradMixAugConfig:
-    layers: tuple[str, ...] = _opt(("layer4.1",), "blocks whose maps are summed (layer4.1 = the paper's conv5_2; "
+    layers: tuple[str, ...] = option(("layer4.1",), "blocks whose maps are summed (layer4.1 = the paper's conv5_2; "
                                                   "comma-separated, e.g. layer3.1,layer4.1)")
-    gamma_min: float = _opt(0.1, "smallest patch size ratio γ")
-    gamma_max: float = _opt(0.5, "largest patch size ratio γ")
-    per_sample: bool = _opt(False, "draw γ per image instead of once per minibatch (authors' code: per minibatch)")
-    border: str = _opt("shift", "shift: move boxes inside the image (area stays γ²); clip: cut them at the border")
+    gamma_min: float = option(0.1, "smallest patch size ratio γ")
+    gamma_max: float = option(0.5, "largest patch size ratio γ")
+    per_sample: bool = option(False, "draw γ per image instead of once per minibatch (authors' code: per minibatch)")
+    border: str = option("shift", "shift: move boxes inside the image (area stays γ²); clip: cut them at the border")
 
     def validate(self) -> None:
         bad = [name for name in self.layers if name not in LAYER_NAMES]
@@ -48,9 +46,9 @@ class GradMixAugConfig:
 class CodeVariantConfig(GradMixAugConfig):
     """Here γ_min/γ_max bound the patch *area* share, and boxes are clipped, as in the authors' code."""
 
-    gamma_min: float = _opt(0.1, "smallest patch area share (authors' code: area ~ U(0.1, 0.5))")
-    gamma_max: float = _opt(0.5, "largest patch area share")
-    border: str = _opt("clip", "clip: cut boxes at the border (authors' code); shift: move them inside")
+    gamma_min: float = option(0.1, "smallest patch area share (authors' code: area ~ U(0.1, 0.5))")
+    gamma_max: float = option(0.5, "largest patch area share")
+    border: str = option("clip", "clip: cut boxes at the border (authors' code); shift: move them inside")
 
 
 class GradMixAugmentation(Augmentation):

@@ -7,9 +7,10 @@ spec's fast-version sizes (§16) for CPU smoke runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from osrbench import OsrbenchError, Split
+from osrbench.config import option
 from osrbench_gradmix.views import VIEW_KINDS
 
 MIXED_LOSSES = ("anchored", "nt_xent_replaced")
@@ -19,34 +20,31 @@ SCORES = ("max", "normalised")
 FAST_OVERRIDES = {"width": "8", "head_dim": "32", "batch_size": "16", "epochs": "2", "lr_floor": "1", "topk": "3"}
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class GradMixConfig:
-    epochs: int = _opt(600, "training epochs (authors' CIFAR10/TinyImageNet scripts: 600)")
-    batch_size: int = _opt(256, "images per minibatch (two views each)")
-    lr: float = _opt(1e-3, "Adam learning rate (no weight decay)")
-    lr_floor: float = _opt(0.512, "cosine decay per epoch down to lr × this (authors' code: 0.8³)")
-    theta: float = _opt(1.0, "weight θ of the SupCon loss")
-    lam: float = _opt(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise "
+    epochs: int = option(600, "training epochs (authors' CIFAR10/TinyImageNet scripts: 600)")
+    batch_size: int = option(256, "images per minibatch (two views each)")
+    lr: float = option(1e-3, "Adam learning rate (no weight decay)")
+    lr_floor: float = option(0.512, "cosine decay per epoch down to lr × this (authors' code: 0.8³)")
+    theta: float = option(1.0, "weight θ of the SupCon loss")
+    lam: float = option(-1.0, "weight λ of the SimCLR part; -1 = 1.2 for CIFAR protocols, 1.0 otherwise "
                             "(authors' scripts)")
-    temperature: float = _opt(0.05, "temperature τ of both contrastive losses")
-    base_temperature: float = _opt(0.07, "losses are scaled by τ / base_temperature (authors' code)")
-    supcon_denominator: str = _opt("all", "SupCon denominator: all (authors' code, standard SupCon) or "
+    temperature: float = option(0.05, "temperature τ of both contrastive losses")
+    base_temperature: float = option(0.07, "losses are scaled by τ / base_temperature (authors' code)")
+    supcon_denominator: str = option("all", "SupCon denominator: all (authors' code, standard SupCon) or "
                                           "other_classes (the paper's eq. 2 as written)")
-    width: int = _opt(64, "channels of the first ResNet18 stage (64 = ResNet18; spec fast version: 8)")
-    head_dim: int = _opt(128, "embedding dimension of the projection head")
-    views: str = _opt("auto", "view augmentation: simclr, rotate (±rotation degrees only), auto = rotate for "
+    width: int = option(64, "channels of the first ResNet18 stage (64 = ResNet18; spec fast version: 8)")
+    head_dim: int = option(128, "embedding dimension of the projection head")
+    views: str = option("auto", "view augmentation: simclr, rotate (±rotation degrees only), auto = rotate for "
                               "1-channel digits, simclr otherwise (the paper's choice)")
-    crop_scale_min: float = _opt(0.2, "smallest area share of the random resized crop (simclr views)")
-    rotation: float = _opt(5.0, "rotation range in degrees (rotate views)")
-    mixed_loss: str = _opt("anchored", "SimCLR term of the mixed views: anchored (authors' code: original anchors "
+    crop_scale_min: float = option(0.2, "smallest area share of the random resized crop (simclr views)")
+    rotation: float = option(5.0, "rotation range in degrees (rotate views)")
+    mixed_loss: str = option("anchored", "SimCLR term of the mixed views: anchored (authors' code: original anchors "
                                        "and denominators, mixed positives) or nt_xent_replaced (plain SimCLR on "
                                        "the mixed view pairs)")
-    topk: int = _opt(10, "k of the per-class top-k cosine-similarity sum used for the label and score")
-    score: str = _opt("max", "known-ness score: max (paper) or normalised (max after dividing by the row total, "
+    topk: int = option(10, "k of the per-class top-k cosine-similarity sum used for the label and score")
+    score: str = option("max", "known-ness score: max (paper) or normalised (max after dividing by the row total, "
                              "authors' code)")
 
     def validate(self) -> None:

@@ -11,9 +11,10 @@ smoke run; on the command line they read::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from osrbench import OsrbenchError
+from osrbench.config import option
 from osrbench_nasosr.derivation import Architecture
 
 PATH_RULES = ("fasterseg", "beta")
@@ -29,70 +30,67 @@ FAST_OVERRIDES = {
 }
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class NasOsrConfig:
     # --- what to run
-    arch: str = _opt("", "JSON file of a derived architecture: retrain it without searching "
+    arch: str = option("", "JSON file of a derived architecture: retrain it without searching "
                          "(recorded as nas-osr-fixed-arch)")
     # --- network sizes
-    width: int = _opt(16, "base channel unit F: stem 4F/8F, scales 16F/32F/64F (spec: 16; fast version: 2)")
-    z_dim: int = _opt(10, "instance attribute z dimensions")
-    u_dim: int = _opt(32, "class attribute u dimensions")
-    input_size: int = _opt(32, "images are resized to this side inside the model (multiple of 16)")
-    batch_size: int = _opt(64, "minibatch size of search and retraining")
-    train_per_class: int = _opt(0, "use at most this many training images per known class (0 = all)")
-    crop_scale_min: float = _opt(0.8, "random-resized-crop minimum area share (augmentation)")
-    rotation: float = _opt(10.0, "random rotation range in degrees (augmentation; 0 = none)")
+    width: int = option(16, "base channel unit F: stem 4F/8F, scales 16F/32F/64F (spec: 16; fast version: 2)")
+    z_dim: int = option(10, "instance attribute z dimensions")
+    u_dim: int = option(32, "class attribute u dimensions")
+    input_size: int = option(32, "images are resized to this side inside the model (multiple of 16)")
+    batch_size: int = option(64, "minibatch size of search and retraining")
+    train_per_class: int = option(0, "use at most this many training images per known class (0 = all)")
+    crop_scale_min: float = option(0.8, "random-resized-crop minimum area share (augmentation)")
+    rotation: float = option(10.0, "random rotation range in degrees (augmentation; 0 = none)")
     # --- search with Pseudo Auxiliary Searching
-    pseudo_unknowns: int = _opt(-1, "known classes held out as pseudo-unknowns in the search (-1 = round(K/3))")
-    val_fraction: float = _opt(0.1, "share of search-class training images held out to select the snapshot")
-    warmup_epochs: int = _opt(30, "search phase A: weight-only epochs")
-    search_epochs: int = _opt(30, "search phase B: alternating architecture/weight epochs")
-    search_iterations: int = _opt(0, "iterations per search epoch (0 = one pass over the weight half)")
-    search_eval_every: int = _opt(5, "evaluate the pseudo-unknown macro-F1 every N epochs (and at each phase end)")
-    weight_lr: float = _opt(5e-4, "search: Adam learning rate of the weights")
-    weight_decay_search: float = _opt(5e-5, "search: Adam weight decay of the weights")
-    lr_decay_search: float = _opt(0.97, "search: weight learning rate factor per epoch")
-    grad_clip: float = _opt(5.0, "search: global gradient norm clip of the weight step")
-    arch_lr: float = _opt(3e-4, "search: Adam learning rate of alpha/beta (betas 0.5, 0.999)")
-    accumulate_arch_grads: bool = _opt(False, "authors' code: the weight step also gets the architecture "
+    pseudo_unknowns: int = option(-1, "known classes held out as pseudo-unknowns in the search (-1 = round(K/3))")
+    val_fraction: float = option(0.1, "share of search-class training images held out to select the snapshot")
+    warmup_epochs: int = option(30, "search phase A: weight-only epochs")
+    search_epochs: int = option(30, "search phase B: alternating architecture/weight epochs")
+    search_iterations: int = option(0, "iterations per search epoch (0 = one pass over the weight half)")
+    search_eval_every: int = option(5, "evaluate the pseudo-unknown macro-F1 every N epochs (and at each phase end)")
+    weight_lr: float = option(5e-4, "search: Adam learning rate of the weights")
+    weight_decay_search: float = option(5e-5, "search: Adam weight decay of the weights")
+    lr_decay_search: float = option(0.97, "search: weight learning rate factor per epoch")
+    grad_clip: float = option(5.0, "search: global gradient norm clip of the weight step")
+    arch_lr: float = option(3e-4, "search: Adam learning rate of alpha/beta (betas 0.5, 0.999)")
+    accumulate_arch_grads: bool = option(False, "authors' code: the weight step also gets the architecture "
                                               "batch's gradient")
-    search_ce_weight: float = _opt(30.0, "search: cross-entropy coefficient (lambda)")
-    search_kl_weight: float = _opt(1.0, "search: KL coefficient after warm-up")
-    search_kl_z_weight: float = _opt(1.0, "search: weight of KL(z) inside the KL term")
-    search_cr_weight: float = _opt(1.0, "search: VAE contrastive coefficient")
-    search_temperature: float = _opt(6.0, "search: contrastive temperature T")
-    kl_warmup_iterations: int = _opt(50, "search: iterations of linear KL warm-up")
-    search_gaussian_level: float = _opt(0.5, "search: Gaussian rule level t when scoring snapshots")
-    path_rule: str = _opt("fasterseg", "branch-2 path: fasterseg (fixed [0,0,1,1,2,2], authors' code) "
+    search_ce_weight: float = option(30.0, "search: cross-entropy coefficient (lambda)")
+    search_kl_weight: float = option(1.0, "search: KL coefficient after warm-up")
+    search_kl_z_weight: float = option(1.0, "search: weight of KL(z) inside the KL term")
+    search_cr_weight: float = option(1.0, "search: VAE contrastive coefficient")
+    search_temperature: float = option(6.0, "search: contrastive temperature T")
+    kl_warmup_iterations: int = option(50, "search: iterations of linear KL warm-up")
+    search_gaussian_level: float = option(0.5, "search: Gaussian rule level t when scoring snapshots")
+    path_rule: str = option("fasterseg", "branch-2 path: fasterseg (fixed [0,0,1,1,2,2], authors' code) "
                                        "or beta (highest-weighted path, paper text)")
     # --- retraining
-    retrain_epochs: int = _opt(300, "retraining epochs on all known classes")
-    retrain_iterations: int = _opt(0, "iterations per retraining epoch (0 = one pass)")
-    lr: float = _opt(5e-4, "retraining SGD learning rate")
-    momentum: float = _opt(0.9, "retraining SGD momentum")
-    weight_decay: float = _opt(5e-4, "retraining SGD weight decay")
-    lr_decay: float = _opt(0.992, "retraining learning rate factor per epoch")
-    ce_weight: float = _opt(30.0, "retraining: cross-entropy coefficient (lambda; MNIST/SVHN: 60)")
-    kl_weight: float = _opt(0.5, "retraining: KL coefficient, warmed up linearly over all epochs")
-    kl_z_weight: float = _opt(3.0, "retraining: weight of KL(z) inside the KL term (MNIST/SVHN: 1)")
-    re_weight: float = _opt(1.0, "reconstruction coefficient (search and retraining)")
-    cr_weight: float = _opt(3.0, "retraining: VAE contrastive coefficient (MNIST/SVHN: 1)")
-    temperature: float = _opt(6.0, "retraining: contrastive temperature T (MNIST: 10, SVHN: 2)")
-    recon_source: str = _opt("feature", "retrained reconstruction: feature (branch-2 map -> decoder, code) "
+    retrain_epochs: int = option(300, "retraining epochs on all known classes")
+    retrain_iterations: int = option(0, "iterations per retraining epoch (0 = one pass)")
+    lr: float = option(5e-4, "retraining SGD learning rate")
+    momentum: float = option(0.9, "retraining SGD momentum")
+    weight_decay: float = option(5e-4, "retraining SGD weight decay")
+    lr_decay: float = option(0.992, "retraining learning rate factor per epoch")
+    ce_weight: float = option(30.0, "retraining: cross-entropy coefficient (lambda; MNIST/SVHN: 60)")
+    kl_weight: float = option(0.5, "retraining: KL coefficient, warmed up linearly over all epochs")
+    kl_z_weight: float = option(3.0, "retraining: weight of KL(z) inside the KL term (MNIST/SVHN: 1)")
+    re_weight: float = option(1.0, "reconstruction coefficient (search and retraining)")
+    cr_weight: float = option(3.0, "retraining: VAE contrastive coefficient (MNIST/SVHN: 1)")
+    temperature: float = option(6.0, "retraining: contrastive temperature T (MNIST: 10, SVHN: 2)")
+    recon_source: str = option("feature", "retrained reconstruction: feature (branch-2 map -> decoder, code) "
                                         "or latent (decode a sample of [z, u])")
     # --- test rule
-    rec_threshold_rule: str = _opt("quantile95", "reconstruction threshold: quantile95 (paper) or "
+    rec_threshold_rule: str = option("quantile95", "reconstruction threshold: quantile95 (paper) or "
                                                  "mean_plus_2std (code)")
-    gaussian_level: float = _opt(0.9, "Gaussian rule level t (MNIST/CIFAR10 0.9, SVHN 0.6, CIFAR+N 0.5)")
-    gaussian_corner: str = _opt("code", "Gaussian rule corner point: code (q from the covariance, scaled by "
+    gaussian_level: float = option(0.9, "Gaussian rule level t (MNIST/CIFAR10 0.9, SVHN 0.6, CIFAR+N 0.5)")
+    gaussian_corner: str = option("code", "Gaussian rule corner point: code (q from the covariance, scaled by "
                                         "sigma again) or correlation (q from the correlation matrix; scale-free)")
-    mc_draws: int = _opt(200_000, "Monte-Carlo draws per class for the equicoordinate Gaussian quantile")
-    counterfactual_means: str = _opt("train-means", "class vectors of test counterfactuals: train-means "
+    mc_draws: int = option(200_000, "Monte-Carlo draws per class for the equicoordinate Gaussian quantile")
+    counterfactual_means: str = option("train-means", "class vectors of test counterfactuals: train-means "
                                                     "(mean u of correct training samples) or prior (e_c)")
 
     def validate(self) -> None:
