@@ -16,22 +16,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 
 from osrbench import DataOptions, RunContext
 from osrbench.batches import Minibatches, to_float
 from osrbench.config import build_config
-from osrbench.plugins import load_plugins
 from osrbench.progress import Progress
 from osrbench.runner import RunRequest, run, seed_everything
 from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
 from osrbench_gradmix.train import build_net, build_objective
+
+from gpu_common import measured_protocol, script_arguments, script_device, split_zero
 
 RESERVE_SECONDS = 25.0  # data loading, exemplar embedding, scoring and record of the gradmix run
 BASELINE_SECONDS = 50.0  # the mls baseline at 60 epochs, torch.compile included (about 30 s on an H100)
@@ -71,25 +70,17 @@ def seconds_per_step(split, config: GradMixConfig, ctx: RunContext, warmup: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (records, summary JSON)")
-    parser.add_argument("--tiny", action="store_true", help="digits protocol, fast-version sizes, any device")
+    parser = script_arguments(__doc__)
     parser.add_argument("--budget", type=float, default=360.0, help="seconds for the whole script (default 360)")
     parser.add_argument("--baseline-epochs", type=int, default=60, help="epochs of the mls baseline (default 60)")
     args = parser.parse_args()
     began = time.perf_counter()
-    if not args.tiny and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device: run with --tiny for a CPU check")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cudnn.benchmark = device.type == "cuda"
-    protocol = "digits" if args.tiny else "cifar10"
+    device = script_device(args.tiny)
+    protocol = measured_protocol(args.tiny)
     base = dict(FAST_OVERRIDES) if args.tiny else {}
     config = build_config(GradMixConfig, base, "gradmix")
     data = DataOptions(args.data_root)
-    split = load_plugins().protocols.get(protocol).load(0, data)
-    if device.type == "cuda":
-        split = split.to(device)
+    split = split_zero(args.tiny, args.data_root, device)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results"
     warmup, steps = (2, 3) if args.tiny else (10, 30)

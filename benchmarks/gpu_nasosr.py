@@ -20,15 +20,13 @@ fine) to check the script end to end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from osrbench import DataOptions, RunContext
+from osrbench import RunContext
 from osrbench.batches import Minibatches
 from osrbench.config import build_config
 from osrbench.plugins import load_plugins
@@ -38,6 +36,8 @@ from osrbench.training import save_atomic
 from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, NasOsrModel, fit, limit_per_class
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.retrain import build_final_vae, retrain_step
+
+from gpu_common import measured_protocol, script_arguments, script_device, split_zero
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
 from osrbench_nasosr.test_rule import fit_test_rule
@@ -141,24 +141,15 @@ def plan_epochs(search: dict, retrain: dict, remaining: float, tiny: bool) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (records, summary JSON)")
-    parser.add_argument("--tiny", action="store_true", help="digits protocol, fast-version sizes, any device")
+    parser = script_arguments(__doc__)
     parser.add_argument("--budget", type=float, default=420.0, help="seconds for the whole script (default 420)")
     args = parser.parse_args()
     began = time.perf_counter()
-    if not args.tiny and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device: run with --tiny for a CPU check")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cudnn.benchmark = device.type == "cuda"
-    protocol = "digits" if args.tiny else "cifar10"
+    device = script_device(args.tiny)
+    protocol = measured_protocol(args.tiny)
     base = dict(FAST_OVERRIDES) if args.tiny else {}
     config = build_config(NasOsrConfig, base, "nas-osr")
-    data = DataOptions(args.data_root)
-    split = limit_per_class(load_plugins().protocols.get(protocol).load(0, data), config.train_per_class)
-    if device.type == "cuda":
-        split = split.to(device)
+    split = limit_per_class(split_zero(args.tiny, args.data_root, device), config.train_per_class)
     args.out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(device=device, seed=0, work_dir=args.out, progress=Progress(quiet=True))
     seed_everything(0)

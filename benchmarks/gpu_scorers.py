@@ -17,7 +17,6 @@ Prints one block per scorer, the full report, and copies the plots to ``OUT/plot
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import shutil
@@ -34,6 +33,8 @@ from osrbench.data import cache_path
 from osrbench.plugins import load_plugins
 from osrbench.report import report
 from osrbench.runner import RunRequest, run
+
+from gpu_common import measured_protocol, script_arguments, script_device
 
 HEADLINES = {
     "osr": ["auroc", "oscr", "macro_f1", "accuracy"],
@@ -72,21 +73,16 @@ def ood_sets(protocol: str, root: Path, tiny: bool) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz (and other caches)")
-    parser.add_argument("--out", type=Path, required=True, help="where records, plots and summary.json go")
-    parser.add_argument("--tiny", action="store_true", help="CPU smoke run: digits protocol, 2 epochs, 2 corruptions")
+    parser = script_arguments(__doc__)
     parser.add_argument("--epochs", type=int, default=15, help="training epochs of the baseline (default 15)")
     parser.add_argument("--wheels", type=Path, default=None,
                         help="a folder of wheels to install imagecorruptions-imaug from if it is missing")
     parser.add_argument("--corruption-cache", type=Path, default=None,
                         help="cache folder for the corrupted sets (default: a fresh temporary folder)")
     args = parser.parse_args()
-    if not args.tiny and not torch.cuda.is_available():
-        print("no CUDA device; use --tiny for a CPU smoke run")
-        return 1
+    device = script_device(args.tiny)
     args.out.mkdir(parents=True, exist_ok=True)
-    protocol = "digits" if args.tiny else "cifar10"
+    protocol = measured_protocol(args.tiny)
     epochs = 2 if args.tiny else args.epochs
     overrides = {"epochs": str(epochs), "ood.sets": ",".join(ood_sets(protocol, args.data_root, args.tiny))}
     scorers = ["osr", "ood", "linear-probe"]
@@ -101,7 +97,7 @@ def main() -> int:
         print("corruption: SKIPPED, imagecorruptions-imaug is not installed (pass --wheels DIR with its wheels)")
 
     request = RunRequest(method="mls", protocol=protocol, scorers=scorers, splits=[0], data=DataOptions(args.data_root),
-                         device="cpu" if args.tiny else "cuda", results_dir=args.out / "results", overrides=overrides,
+                         device=device.type, results_dir=args.out / "results", overrides=overrides,
                          force=True, quiet=False)
     began = time.perf_counter()
     (record,) = run(request)

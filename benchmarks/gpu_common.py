@@ -1,0 +1,39 @@
+"""What the GPU measurement scripts share: their common options, the device, and split 0."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from osrbench import DataOptions, Split
+from osrbench.plugins import load_plugins
+
+
+def script_arguments(doc: str) -> argparse.ArgumentParser:
+    """A parser with --data-root, --out and --tiny; each script adds its own options."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True, help="folder holding cifar10.npz (and other caches)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (records, plots, summary JSON)")
+    parser.add_argument("--tiny", action="store_true", help="CPU smoke run on the digits protocol with tiny sizes")
+    return parser
+
+
+def script_device(tiny: bool) -> torch.device:
+    """CUDA for the measurements; without it only a --tiny check may run."""
+    if not tiny and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --tiny for a CPU check")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    return device
+
+
+def measured_protocol(tiny: bool) -> str:
+    return "digits" if tiny else "cifar10"
+
+
+def split_zero(tiny: bool, data_root: Path, device: torch.device) -> Split:
+    """Split 0 of the measured protocol, held on the device."""
+    split = load_plugins().protocols.get(measured_protocol(tiny)).load(0, DataOptions(data_root))
+    return split.to(device) if device.type == "cuda" else split
