@@ -140,12 +140,14 @@ class MixedBatch:
 class AugmentContext:
     """What an augmentation may ask of the training method.
 
-    ``saliency(images, labels)`` returns class-activation maps (B, h, w) of the current model for
-    the given batch; methods that can provide it set it, others leave it ``None``.
+    ``saliency(images, labels, **options)`` returns class-activation maps (B, h, w) of the current
+    model for the given batch; methods that can provide it set it, others leave it ``None``. The
+    keyword options are an agreement between a method and the augmentations it serves (GradMix asks
+    for ``kind="layercam"|"gradcam"`` and ``layers=(...)``).
     """
 
     num_classes: int
-    saliency: Callable[[Tensor, Tensor], Tensor] | None = None
+    saliency: Callable[..., Tensor] | None = None
     generator: torch.Generator | None = None
 
 
