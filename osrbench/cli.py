@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except OsrbenchError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; finished splits are stored, rerun the same command to resume")
