@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -27,6 +29,20 @@ def script_device(tiny: bool) -> torch.device:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = device.type == "cuda"
     return device
+
+
+def seconds_per_call(fn: Callable[[], object], calls: int, device: torch.device, warmup: int = 1) -> float:
+    """Mean wall seconds of ``fn`` after ``warmup`` calls (cuDNN autotuning, allocator), device-synchronised."""
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - began) / calls
 
 
 def measured_protocol(tiny: bool) -> str:

@@ -30,7 +30,7 @@ from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
 from osrbench_gradmix.train import build_net, build_objective
 
-from gpu_common import measured_protocol, script_arguments, script_device, split_zero
+from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero
 
 RESERVE_SECONDS = 25.0  # data loading, exemplar embedding, scoring and record of the gradmix run
 BASELINE_SECONDS = 50.0  # the mls baseline at 60 epochs, torch.compile included (about 30 s on an H100)
@@ -42,12 +42,7 @@ def seconds_per_step(split, config: GradMixConfig, ctx: RunContext, warmup: int,
     objective = build_objective(net, split, config, ctx)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     batches = Minibatches(split.train_images, split.train_labels, config.batch_size)
-
-    def stream():
-        while True:
-            yield from batches
-
-    source = stream()
+    source = batches.endless()
 
     def one() -> None:
         images, labels = next(source)
@@ -57,16 +52,7 @@ def seconds_per_step(split, config: GradMixConfig, ctx: RunContext, warmup: int,
         loss.backward()
         optimizer.step()
 
-    for _ in range(warmup):
-        one()
-    if ctx.cuda:
-        torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(steps):
-        one()
-    if ctx.cuda:
-        torch.cuda.synchronize()
-    return (time.perf_counter() - began) / steps
+    return seconds_per_call(one, steps, ctx.device, warmup)
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, NasOsrModel, fit, limi
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.retrain import build_final_vae, retrain_step
 
-from gpu_common import measured_protocol, script_arguments, script_device, split_zero
+from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
 from osrbench_nasosr.test_rule import fit_test_rule
@@ -47,23 +47,6 @@ RESERVE_SECONDS = 45.0  # final test-rule fits, scorers, FLOP count
 SEARCH_SHARE = 0.3  # of the time left after the measurements; the rest goes to retraining
 
 
-def seconds_per_call(fn, calls: int, device: torch.device) -> float:
-    fn()  # warm-up (cuDNN autotuning, allocator)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - began) / calls
-
-
-def endless(batches: Minibatches):
-    while True:
-        yield from batches
-
-
 def measure_search(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> dict:
     data = pas_split(split.train_images, split.train_labels, split.num_classes,
                      pseudo_unknown_count(split.num_classes, config), config.val_fraction,
@@ -71,7 +54,7 @@ def measure_search(split, config: NasOsrConfig, ctx: RunContext, calls: int) -> 
     vae = build_search_vae(split, data.num_search_classes, config, ctx)
     architect = build_architect(vae, config, ctx, split.hflip, lambda: 0)
     batches = Minibatches(data.weight_images, data.weight_labels, config.batch_size)
-    stream = endless(batches)
+    stream = batches.endless()
     weight_step = seconds_per_call(lambda: architect.weight_step(next(stream)), calls, ctx.device)
     both = seconds_per_call(lambda: (architect.arch_step(next(stream)), architect.weight_step(next(stream))),
                             calls, ctx.device)
@@ -95,7 +78,7 @@ def measure_retrain(split, config: NasOsrConfig, ctx: RunContext, calls: int) ->
     vae = build_final_vae(PAPER_ARCH, split, config, ctx)
     step = retrain_step(vae, config, ctx, split.hflip)
     opt = torch.optim.SGD(vae.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    stream = endless(Minibatches(split.train_images, split.train_labels, config.batch_size))
+    stream = Minibatches(split.train_images, split.train_labels, config.batch_size).endless()
 
     def one() -> None:
         images, labels = next(stream)

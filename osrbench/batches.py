@@ -33,6 +33,11 @@ class Minibatches:
         n = len(self.images)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    def endless(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Epoch after epoch without end (a fresh shuffle each time), for step-based loops."""
+        while True:
+            yield from self
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.images)
         device = self.images.device

@@ -1,7 +1,8 @@
 """Batched image augmentations with per-sample random parameters, run where the batch lives.
 
-No per-sample Python: each function draws one random tensor per parameter and builds the result
-with indexing, so the same code runs on a GPU at full speed and on a CPU at small size.
+No per-sample Python: each function draws one random tensor per parameter, on the batch's device
+(a ``generator``, if given, must live there too), and builds the result with indexing, so the same
+code runs on a GPU at full speed and on a CPU at small size.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ def random_crop(x: Tensor, pad: int, generator: torch.Generator | None = None) -
         return x
     b, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B,1,H,1)
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B,1,1,W)
     batch = torch.arange(b, device=x.device)[:, None, None, None]
@@ -26,7 +27,7 @@ def random_crop(x: Tensor, pad: int, generator: torch.Generator | None = None) -
 
 
 def random_hflip(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -35,8 +36,8 @@ def cutout(x: Tensor, size: int, generator: torch.Generator | None = None) -> Te
     if size <= 0:
         return x
     b, _, h, w = x.shape
-    cy = torch.randint(0, h, (b,), generator=generator).to(x.device)
-    cx = torch.randint(0, w, (b,), generator=generator).to(x.device)
+    cy = torch.randint(0, h, (b,), generator=generator, device=x.device)
+    cx = torch.randint(0, w, (b,), generator=generator, device=x.device)
     ys = torch.arange(h, device=x.device)[None, :]
     xs = torch.arange(w, device=x.device)[None, :]
     inside_y = ((ys - cy[:, None] + size // 2) >= 0) & ((ys - cy[:, None] + size // 2) < size)

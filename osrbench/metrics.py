@@ -18,54 +18,54 @@ import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
 
-def _np(a) -> np.ndarray:
+def as_numpy(a) -> np.ndarray:
     return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def auroc(known_scores, unknown_scores) -> float:
-    k, u = _np(known_scores).astype(np.float64), _np(unknown_scores).astype(np.float64)
+    k, u = as_numpy(known_scores).astype(np.float64), as_numpy(unknown_scores).astype(np.float64)
     y = np.r_[np.ones(len(k)), np.zeros(len(u))]
     return float(roc_auc_score(y, np.r_[k, u]))
 
 
 def pairs_ranked_above(high, low) -> float:
     """Number of pairs (h, l) with h > l, plus one half for each tie: O((n + m) log m)."""
-    low_sorted = np.sort(_np(low).astype(np.float64))
-    h = _np(high).astype(np.float64)
+    low_sorted = np.sort(as_numpy(low).astype(np.float64))
+    h = as_numpy(high).astype(np.float64)
     below = np.searchsorted(low_sorted, h, side="left")
     not_above = np.searchsorted(low_sorted, h, side="right")
     return float(below.sum() + 0.5 * (not_above - below).sum())
 
 
 def oscr(known_scores, known_pred, known_true, unknown_scores) -> float:
-    k, u = _np(known_scores), _np(unknown_scores)
+    k, u = as_numpy(known_scores), as_numpy(unknown_scores)
     if len(k) == 0 or len(u) == 0:
         raise ValueError("OSCR needs known and unknown samples")
-    correct = _np(known_pred) == _np(known_true)
+    correct = as_numpy(known_pred) == as_numpy(known_true)
     return pairs_ranked_above(k[correct], u) / (len(k) * len(u))
 
 
 def threshold_at_tpr(known_scores, tpr: float = 0.95) -> float:
     """The largest threshold t such that at least ``tpr`` of the known scores are >= t."""
-    s = np.sort(_np(known_scores).astype(np.float64))
+    s = np.sort(as_numpy(known_scores).astype(np.float64))
     keep = int(np.ceil(tpr * len(s)))
     return float(s[len(s) - keep])
 
 
 def open_set_predictions(pred, scores, threshold: float, unknown_label: int) -> np.ndarray:
-    out = _np(pred).copy()
-    out[_np(scores) < threshold] = unknown_label
+    out = as_numpy(pred).copy()
+    out[as_numpy(scores) < threshold] = unknown_label
     return out
 
 
 def macro_f1_at_tpr(known_scores, known_pred, known_true, unknown_scores, unknown_pred,
                     num_classes: int, tpr: float = 0.95) -> float:
     t = threshold_at_tpr(known_scores, tpr)
-    y_true = np.r_[_np(known_true), np.full(len(_np(unknown_scores)), num_classes)]
+    y_true = np.r_[as_numpy(known_true), np.full(len(as_numpy(unknown_scores)), num_classes)]
     y_pred = np.r_[open_set_predictions(known_pred, known_scores, t, num_classes),
                    open_set_predictions(unknown_pred, unknown_scores, t, num_classes)]
     return float(f1_score(y_true, y_pred, labels=np.arange(num_classes + 1), average="macro", zero_division=0))
 
 
 def closed_set_accuracy(pred, true) -> float:
-    return float((_np(pred) == _np(true)).mean())
+    return float((as_numpy(pred) == as_numpy(true)).mean())

@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from osrbench.metrics import _np
+from osrbench.metrics import as_numpy
 
 
 def _labelled(id_scores, ood_scores) -> tuple[np.ndarray, np.ndarray]:
-    i, o = _np(id_scores).astype(np.float64).ravel(), _np(ood_scores).astype(np.float64).ravel()
+    i, o = as_numpy(id_scores).astype(np.float64).ravel(), as_numpy(ood_scores).astype(np.float64).ravel()
     if len(i) == 0 or len(o) == 0:
         raise ValueError("OOD metrics need at least one in-distribution and one OOD sample")
     if not (np.isfinite(i).all() and np.isfinite(o).all()):

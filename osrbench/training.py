@@ -6,6 +6,7 @@ the loop does the rest the same way for every method.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -28,17 +29,29 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _rng_state() -> dict:
+def rng_state(generator: torch.Generator | None = None) -> dict:
+    """The global CPU/CUDA random states (and ``generator``'s), for a checkpoint."""
     state = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        state["generator"] = generator.get_state()
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
+    if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if generator is not None:
+        generator.set_state(state["generator"])
+
+
+def check_finite(mean_loss: float, stage: str, epoch: int, hint: str = "--set lr=...") -> None:
+    """Stop the run with a clear message when an epoch's mean loss is NaN or infinite."""
+    if not math.isfinite(mean_loss):
+        raise NonFiniteLoss(f"{stage}: the loss became {mean_loss} in epoch {epoch + 1}; no record written. "
+                            f"Try a lower learning rate ({hint})")
 
 
 def train_epochs(
@@ -72,7 +85,7 @@ def train_epochs(
             scheduler.load_state_dict(state["scheduler"])
         if extra_state is not None:
             extra_state.update(state.get("extra", {}))
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         start_epoch = state["epoch"]
         ctx.progress.log(f"resuming {stage} from epoch {start_epoch} ({path})")
 
@@ -81,7 +94,7 @@ def train_epochs(
             "modules": {n: m.state_dict() for n, m in modules.items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "extra": extra_state or {}, "rng": _rng_state(), "epoch": epoch,
+            "extra": extra_state or {}, "rng": rng_state(), "epoch": epoch,
         }, path)
 
     for module in modules.values():
@@ -107,11 +120,7 @@ def train_epochs(
                 count += 1
                 batch_bar.advance()
             mean_loss = (total / max(count, 1)).item()  # one device sync per epoch
-            if not torch.isfinite(torch.tensor(mean_loss)):
-                raise NonFiniteLoss(
-                    f"{stage}: the loss became {mean_loss} in epoch {epoch + 1}; no record written. "
-                    "Try a lower learning rate (--set lr=...)"
-                )
+            check_finite(mean_loss, stage, epoch)
             bar.advance(info=f"loss {mean_loss:.4f}")
             if time.perf_counter() - last_save > checkpoint_seconds:
                 checkpoint(epoch + 1)

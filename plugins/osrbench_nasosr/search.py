@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
 from osrbench import OsrbenchError, RunContext, Split
 from osrbench.batches import Minibatches, map_batches, to_float
-from osrbench.training import NonFiniteLoss, save_atomic
+from osrbench.training import check_finite, rng_state, save_atomic, set_rng_state
 from osrbench_nasosr.architect import Architect
 from osrbench_nasosr.augment import crop_flip_rotate
 from osrbench_nasosr.config import NasOsrConfig
@@ -126,23 +126,6 @@ def score_snapshot(vae: ConditionalVAE, data: PasData, config: NasOsrConfig, ctx
     return open_set_f1(data.val_labels, pred, data.num_search_classes)
 
 
-def _endless(batches: Minibatches) -> Iterator:
-    while True:
-        yield from batches
-
-
-def _rng_state(generator: torch.Generator) -> dict:
-    return {"cpu": torch.get_rng_state(), "generator": generator.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["cpu"])
-    generator.set_state(state["generator"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 @dataclass
 class SearchOutcome:
     arch: Architecture
@@ -175,15 +158,15 @@ def search(split: Split, config: NasOsrConfig, ctx: RunContext) -> SearchOutcome
         architect.load_state_dict(saved["architect"])
         scheduler.load_state_dict(saved["scheduler"])
         state.update(saved["state"])
-        _set_rng_state(saved["rng"], generator)
+        set_rng_state(saved["rng"], generator)
         ctx.progress.log(f"resuming the NAS-OSR search from epoch {state['epoch']} ({path})")
 
     def checkpoint() -> None:
         save_atomic({"vae": vae.state_dict(), "architect": architect.state_dict(),
-                     "scheduler": scheduler.state_dict(), "state": state, "rng": _rng_state(generator)}, path)
+                     "scheduler": scheduler.state_dict(), "state": state, "rng": rng_state(generator)}, path)
 
     total = config.warmup_epochs + config.search_epochs
-    w_iter, a_iter = _endless(weight_batches), _endless(arch_batches)
+    w_iter, a_iter = weight_batches.endless(), arch_batches.endless()
     last_save = time.perf_counter()
     with ctx.progress.task("nas-osr search", total=total) as bar:
         bar.advance(state["epoch"])
@@ -202,9 +185,7 @@ def search(split: Split, config: NasOsrConfig, ctx: RunContext) -> SearchOutcome
                 state["iteration"] += 1
             scheduler.step()
             mean_loss = (running / iterations).item()
-            if not torch.isfinite(torch.tensor(mean_loss)):
-                raise NonFiniteLoss(f"nas-osr search: the loss became {mean_loss} in epoch {epoch + 1}; no record "
-                                    "written. Try a lower learning rate (--set weight_lr=... arch_lr=...)")
+            check_finite(mean_loss, "nas-osr search", epoch, "--set weight_lr=... arch_lr=...")
             phase_start = 0 if phase == "warmup" else config.warmup_epochs
             phase_end = epoch + 1 in (config.warmup_epochs, total)
             info = f"{phase} loss {mean_loss:.3f}"

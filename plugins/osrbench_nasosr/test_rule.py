@@ -21,7 +21,6 @@ The search scores its snapshots with the same rule in the code's search-time for
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from torch import Tensor, nn
 
 from osrbench import RunContext
 from osrbench.batches import map_batches
+from osrbench.metrics import threshold_at_tpr
 from osrbench_nasosr.vae import ConditionalVAE
 
 RECONSTRUCTIONS = ("counterfactual", "plain")
@@ -71,8 +71,8 @@ def equicoordinate_quantile(cov: Tensor, level: float, draws: int, seed: int = 0
 def reconstruction_threshold(errors: Tensor, rule: str, keep: float = 0.95) -> float:
     """``quantile95``: the smallest τ with at least ``keep`` of ``errors`` ≤ τ; else mean + 2·(population) std."""
     e = errors.double().flatten()
-    if rule == "quantile95":
-        return float(e.sort().values[math.ceil(keep * len(e)) - 1])
+    if rule == "quantile95":  # lower error = more known: the known-score threshold of the negated errors
+        return -threshold_at_tpr(-e, keep)
     return float(e.mean() + 2 * e.std(correction=0))
 
 

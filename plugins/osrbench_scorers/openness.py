@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from osrbench import Prediction
-from osrbench.metrics import _np, macro_f1_at_tpr
+from osrbench.metrics import as_numpy, macro_f1_at_tpr
 
 
 def openness(train_classes: int, test_classes: int) -> float:
@@ -32,8 +32,8 @@ def openness_curve(known: Prediction, known_true, unknown: Prediction, unknown_c
 
     ``unknown_classes`` gives each unknown sample's class (0..n_unknown_classes-1).
     """
-    cls = _np(unknown_classes)
-    u_scores, u_pred = _np(unknown.scores), _np(unknown.labels)
+    cls = as_numpy(unknown_classes)
+    u_scores, u_pred = as_numpy(unknown.scores), as_numpy(unknown.labels)
     rng = np.random.default_rng(seed)
     points = []
     for u in range(1, n_unknown_classes + 1):
