@@ -3,9 +3,9 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from osrbench.api import (
-    AugmentContext,
     Augmentation,
     AugmentationSpec,
+    AugmentContext,
     DataOptions,
     MethodSpec,
     MixedBatch,

@@ -128,7 +128,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from osrbench.leaderboard import HEADLINE_METRICS, build_leaderboard, render, write_tables
+    from osrbench.leaderboard import (
+        HEADLINE_METRICS,
+        build_leaderboard,
+        render,
+        write_tables,
+    )
 
     metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
     table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics)

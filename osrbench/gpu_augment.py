@@ -7,8 +7,11 @@ code runs on a GPU at full speed and on a CPU at small size.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 
 def random_crop(x: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
@@ -44,6 +47,34 @@ def cutout(x: Tensor, size: int, generator: torch.Generator | None = None) -> Te
     inside_x = ((xs - cx[:, None] + size // 2) >= 0) & ((xs - cx[:, None] + size // 2) < size)
     mask = inside_y[:, :, None] & inside_x[:, None, :]
     return x.masked_fill(mask[:, None], 0.0)
+
+
+def random_affine_crop(x: Tensor, *, scale: tuple[float, float], ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                       degrees: float = 0.0, hflip: bool = False) -> Tensor:
+    """RandomResizedCrop, optional horizontal flip and rotation in one bilinear ``grid_sample`` (zero fill).
+
+    Per image: crop area share ~ U(scale), log aspect ratio uniform within ``ratio`` restricted to the
+    ratios whose crop fits inside the image (torchvision rejects the others), centre uniform over the
+    places the crop fits, rotation ~ U(−degrees, degrees), mirror with probability 1/2 if ``hflip``.
+    """
+    b, dev = x.shape[0], x.device
+    area = torch.empty(b, device=dev).uniform_(*scale)
+    lo = area.log().clamp(min=math.log(ratio[0]))
+    hi = (-area.log()).clamp(max=math.log(ratio[1]))
+    log_ratio = lo + (hi - lo) * torch.rand(b, device=dev)
+    w = (area * log_ratio.exp()).sqrt()  # crop width / image width
+    h = (area / log_ratio.exp()).sqrt()
+    cx = (torch.rand(b, device=dev) * 2 - 1) * (1 - w)  # crop centre in [-1, 1] coordinates
+    cy = (torch.rand(b, device=dev) * 2 - 1) * (1 - h)
+    angle = (torch.rand(b, device=dev) * 2 - 1) * math.radians(degrees)
+    flip = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0) if hflip else torch.ones(b, device=dev)
+    cos, sin = angle.cos(), angle.sin()
+    theta = torch.stack([
+        torch.stack([cos * w * flip, -sin * h, cx], dim=1),
+        torch.stack([sin * w * flip, cos * h, cy], dim=1),
+    ], dim=1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def standard_augment(x: Tensor, *, crop_pad: int, hflip: bool, cutout_size: int = 0,

@@ -17,7 +17,15 @@ from osrbench.api import AugmentationSpec, DataOptions, OsrbenchError, RunContex
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
-from osrbench.records import SCHEMA, device_name, read_record, record_path, run_label, versions, write_record
+from osrbench.records import (
+    SCHEMA,
+    device_name,
+    read_record,
+    record_path,
+    run_label,
+    versions,
+    write_record,
+)
 
 
 @dataclass

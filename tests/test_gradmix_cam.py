@@ -2,13 +2,12 @@
 
 import pytest
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from osrbench_gradmix.cam import combine_maps, layer_map, record_outputs
 from osrbench_gradmix.losses import simclr_per_anchor
 from osrbench_gradmix.network import ContrastiveNet
 from osrbench_gradmix.objective import StepSaliency, fresh_saliency
+from torch import nn
+from torch.nn import functional as F
 
 
 def tiny_net(seed=0):

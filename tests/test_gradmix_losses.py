@@ -4,13 +4,18 @@ import math
 
 import pytest
 import torch
+from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
+from osrbench_gradmix.losses import (
+    mixed_simclr_per_anchor,
+    simclr_loss,
+    simclr_per_anchor,
+    supcon_loss,
+)
+from osrbench_gradmix.network import ContrastiveNet
+from osrbench_gradmix.objective import Objective
 from torch.nn import functional as F
 
 from osrbench import MixedBatch
-from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
-from osrbench_gradmix.losses import mixed_simclr_per_anchor, simclr_loss, simclr_per_anchor, supcon_loss
-from osrbench_gradmix.network import ContrastiveNet
-from osrbench_gradmix.objective import Objective
 
 TAU = 0.5
 

@@ -2,12 +2,16 @@
 
 import pytest
 import torch
+from osrbench_gradmix.augment import (
+    CodeVariantConfig,
+    GradMixAugConfig,
+    GradMixAugmentation,
+)
+from osrbench_gradmix.patching import argmax_centres, boxes_around, paste_resized
 from torch.nn import functional as F
 
 from osrbench import AugmentContext, OsrbenchError
 from osrbench.config import build_config
-from osrbench_gradmix.augment import CodeVariantConfig, GradMixAugConfig, GradMixAugmentation
-from osrbench_gradmix.patching import argmax_centres, boxes_around, paste_resized
 
 SIZE = 32
 

@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 
 from osrbench import OsrbenchError
 from osrbench.cli import main
 from osrbench.config import build_config
 from osrbench.runner import RunRequest, run
-from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 
 
 def fast_args() -> list[str]:

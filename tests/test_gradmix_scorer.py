@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from osrbench_gradmix.model import GradMixModel, exemplar_bank, topk_class_scores
+from osrbench_gradmix.network import ContrastiveNet
 from torch.nn import functional as F
 
 from osrbench import OsrbenchError
-from osrbench_gradmix.model import GradMixModel, exemplar_bank, topk_class_scores
-from osrbench_gradmix.network import ContrastiveNet
 
 
 def brute_force(z, exemplars, labels, num_classes, k):

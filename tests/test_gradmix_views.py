@@ -1,10 +1,26 @@
 """The batched SimCLR views: geometry, colour maths against torchvision, no flips where flips change the class."""
 
 import torch
+from osrbench_gradmix.views import (
+    colour_jitter,
+    grayscale,
+    hsv_to_rgb,
+    make_view,
+    random_grayscale,
+    rgb_to_hsv,
+    simclr_view,
+)
 from torchvision.transforms.v2 import functional as TF
 
-from osrbench_gradmix.views import (colour_jitter, grayscale, hsv_to_rgb, make_view, random_grayscale,
-                                    random_resized_crop, random_rotation, rgb_to_hsv, simclr_view)
+from osrbench.gpu_augment import random_affine_crop
+
+
+def random_resized_crop(x, scale, ratio, hflip):
+    return random_affine_crop(x, scale=scale, ratio=ratio, hflip=hflip)
+
+
+def random_rotation(x, degrees):
+    return random_affine_crop(x, scale=(1.0, 1.0), degrees=degrees)
 
 
 def batch(n=4, channels=3, size=16, seed=0):

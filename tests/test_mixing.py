@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from osrbench_mixing import BetaMixing, MixingConfig, cutmix, mixup
 
 from osrbench import AugmentContext, OsrbenchError
 from osrbench.config import build_config
 from osrbench.plugins import load_plugins
 from osrbench.runner import RunRequest, run
-from osrbench_mixing import BetaMixing, MixingConfig, cutmix, mixup
 
 
 def constant_images(n=8, size=16):

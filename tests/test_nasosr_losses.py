@@ -3,8 +3,13 @@
 import math
 
 import torch
-
-from osrbench_nasosr.losses import (LossWeights, contrastive_loss, gaussian_kl, linear_warmup, nasosr_loss)
+from osrbench_nasosr.losses import (
+    LossWeights,
+    contrastive_loss,
+    gaussian_kl,
+    linear_warmup,
+    nasosr_loss,
+)
 from osrbench_nasosr.supernet import SuperNet
 from osrbench_nasosr.vae import ConditionalVAE
 

@@ -1,13 +1,13 @@
 """NAS-OSR networks: super-network and derived shapes, counterfactual batch, parameter count, augmentation."""
 
 import torch
-
-from osrbench_nasosr.augment import crop_flip_rotate
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.derived_net import DerivedEncoder
 from osrbench_nasosr.operations import scale_channels
 from osrbench_nasosr.supernet import SuperNet
 from osrbench_nasosr.vae import ConditionalVAE
+
+from osrbench.gpu_augment import random_affine_crop
 
 PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
 
@@ -59,6 +59,6 @@ def test_derived_encoder_follows_the_path_and_matches_the_spec_parameter_count()
 
 def test_augmentation_without_crop_rotation_or_flip_is_the_identity():
     x = torch.rand(4, 3, 8, 8)
-    assert torch.allclose(crop_flip_rotate(x, scale_min=1.0, rotation=0.0, hflip=False), x, atol=1e-5)
-    moved = crop_flip_rotate(x, scale_min=0.5, rotation=10.0, hflip=True)
+    assert torch.allclose(random_affine_crop(x, scale=(1.0, 1.0), degrees=0.0, hflip=False), x, atol=1e-5)
+    moved = random_affine_crop(x, scale=(0.5, 1.0), degrees=10.0, hflip=True)
     assert moved.shape == x.shape and not torch.allclose(moved, x)

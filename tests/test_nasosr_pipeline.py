@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, limit_per_class
+from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
+from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
+from osrbench_nasosr.search import search
 
 from osrbench import DataOptions, OsrbenchError, RunContext
 from osrbench.cli import main
@@ -12,10 +16,6 @@ from osrbench.config import build_config
 from osrbench.plugins import load_plugins
 from osrbench.progress import Progress
 from osrbench.runner import RunRequest, run
-from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, limit_per_class
-from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
-from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
-from osrbench_nasosr.search import search
 
 
 def fast_args() -> list[str]:

@@ -4,15 +4,20 @@ import json
 
 import pytest
 import torch
-
-from osrbench import OsrbenchError
 from osrbench_nasosr.architect import Architect
 from osrbench_nasosr.config import NasOsrConfig
-from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture, branch2_paths, derive
+from osrbench_nasosr.derivation import (
+    FASTERSEG_PATH,
+    Architecture,
+    branch2_paths,
+    derive,
+)
 from osrbench_nasosr.losses import LossWeights, nasosr_loss
 from osrbench_nasosr.search import pas_split, pseudo_unknown_count
 from osrbench_nasosr.supernet import SuperNet
 from osrbench_nasosr.vae import ConditionalVAE
+
+from osrbench import OsrbenchError
 
 
 def make_architect(accumulate=False):

@@ -4,16 +4,24 @@ import math
 
 import pytest
 import torch
+from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
+from osrbench_nasosr.derived_net import DerivedEncoder
+from osrbench_nasosr.model import NasOsrModel
+from osrbench_nasosr.test_rule import (
+    GaussianRule,
+    class_statistics,
+    decide,
+    equicoordinate_quantile,
+    fit_test_rule,
+    known_score,
+    open_set_f1,
+    reconstruction_threshold,
+)
+from osrbench_nasosr.vae import ConditionalVAE
 from scipy.stats import norm
 
 from osrbench import RunContext
 from osrbench.progress import Progress
-from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
-from osrbench_nasosr.derived_net import DerivedEncoder
-from osrbench_nasosr.model import NasOsrModel
-from osrbench_nasosr.test_rule import (GaussianRule, class_statistics, decide, equicoordinate_quantile,
-                                       fit_test_rule, known_score, open_set_f1, reconstruction_threshold)
-from osrbench_nasosr.vae import ConditionalVAE
 
 
 @pytest.mark.parametrize("n", [20, 97, 1000])

@@ -6,12 +6,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from osrbench import OsrbenchError, Split
-from osrbench.batches import predict_all
 from osrbench_scorers.corruption import CorruptionConfig, score_corruption
 from osrbench_scorers.corruption_sets import PreparedSets, corrupt_chunk
 from scorers_toys import BrightnessModel, context, is_png
+
+from osrbench import OsrbenchError, Split
+from osrbench.batches import predict_all
 
 TWO = ["gaussian_noise", "brightness"]
 

@@ -3,11 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from osrbench_scorers.linear_probe import (
+    LinearProbeConfig,
+    fit_linear,
+    score_linear_probe,
+    topk_accuracy,
+)
+from scorers_toys import BrightnessModel, context
 from sklearn.linear_model import LogisticRegression
 
 from osrbench import OsrbenchError, Split
-from osrbench_scorers.linear_probe import LinearProbeConfig, fit_linear, score_linear_probe, topk_accuracy
-from scorers_toys import BrightnessModel, context
 
 
 class PixelModel(BrightnessModel):

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
-from osrbench import OsrbenchError
-from osrbench.plugins import load_plugins
 from osrbench_scorers.ood import OODConfig, fit_to_shape, parse_set, score_ood
 from osrbench_scorers.osr import OSRConfig, score_osr
 from scorers_toys import BrightnessModel, context, is_png
+
+from osrbench import OsrbenchError
+from osrbench.plugins import load_plugins
 
 
 def digits_split(tmp_path):

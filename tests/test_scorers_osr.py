@@ -5,13 +5,13 @@ import math
 
 import pytest
 import torch
+from osrbench_scorers.openness import openness, openness_curve, openness_scheirer
+from osrbench_scorers.osr import OSRConfig, score_osr
+from scorers_toys import BrightnessModel, brightness_split, context, is_png
 
 from osrbench import DataOptions, OsrbenchError, Split
 from osrbench.metrics import macro_f1_at_tpr
 from osrbench.protocol_files import load_protocol_file
-from osrbench_scorers.openness import openness, openness_curve, openness_scheirer
-from osrbench_scorers.osr import OSRConfig, score_osr
-from scorers_toys import BrightnessModel, brightness_split, context, is_png
 
 # 2 known classes (values < 128 -> class 0, >= 128 -> class 1), 3 unknown classes.
 KNOWN = [10, 60, 200, 250]

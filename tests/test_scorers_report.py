@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from osrbench_scorers import plots
 from rich.console import Console
+from scorers_toys import is_png
 
 from osrbench import DataOptions, OsrbenchError
 from osrbench.cli import main
 from osrbench.report import metric_rows, report, resolve_run
 from osrbench.runner import RunRequest, run
-from osrbench_scorers import plots
-from scorers_toys import is_png
 
 
 def assert_drawn(path):

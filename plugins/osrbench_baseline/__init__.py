@@ -20,9 +20,17 @@ import torch
 from torch import Tensor, nn
 
 import osrbench
-from osrbench.config import option
-from osrbench import AugmentContext, MethodSpec, OpenSetModel, OsrbenchError, Prediction, RunContext, Split
+from osrbench import (
+    AugmentContext,
+    MethodSpec,
+    OpenSetModel,
+    OsrbenchError,
+    Prediction,
+    RunContext,
+    Split,
+)
 from osrbench.batches import Minibatches, to_float
+from osrbench.config import option
 from osrbench.gpu_augment import standard_augment
 from osrbench.training import train_epochs
 from osrbench_baseline.networks import BACKBONES, Classifier, auto_backbone

@@ -25,7 +25,11 @@ from __future__ import annotations
 
 import osrbench
 from osrbench import AugmentationSpec, MethodSpec
-from osrbench_gradmix.augment import CodeVariantConfig, GradMixAugConfig, GradMixAugmentation
+from osrbench_gradmix.augment import (
+    CodeVariantConfig,
+    GradMixAugConfig,
+    GradMixAugmentation,
+)
 from osrbench_gradmix.config import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.model import GradMixModel
 from osrbench_gradmix.train import fit

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from osrbench import AugmentContext, Augmentation, MixedBatch, OsrbenchError
+from osrbench import Augmentation, AugmentContext, MixedBatch, OsrbenchError
 from osrbench.config import option
-from osrbench_gradmix.patching import BORDERS, argmax_centres, box_area_share, boxes_around, fill_noise, paste_resized
+from osrbench_gradmix.patching import (
+    BORDERS,
+    argmax_centres,
+    box_area_share,
+    boxes_around,
+    fill_noise,
+    paste_resized,
+)
 
 LAYER_NAMES = tuple(f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
 

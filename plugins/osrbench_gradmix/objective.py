@@ -18,9 +18,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from osrbench import AugmentContext, Augmentation, OsrbenchError
+from osrbench import Augmentation, AugmentContext, OsrbenchError
 from osrbench_gradmix.cam import cam_maps, record_outputs
-from osrbench_gradmix.losses import mixed_simclr_per_anchor, simclr_per_anchor, supcon_loss
+from osrbench_gradmix.losses import (
+    mixed_simclr_per_anchor,
+    simclr_per_anchor,
+    supcon_loss,
+)
 from osrbench_gradmix.network import ContrastiveNet
 from osrbench_gradmix.views import make_view
 

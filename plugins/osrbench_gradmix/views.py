@@ -8,57 +8,21 @@
 * ``rotate``: a random rotation within ±5° only, the paper's MNIST recipe (no SimCLR
   augmentations on digits, which flips and crops can turn into other digits).
 
-Crop, flip and rotation are one affine resampling (``affine_grid`` + ``grid_sample``, bilinear).
+Crop, flip and rotation are one affine resampling (``osrbench.gpu_augment.random_affine_crop``).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
-from torch.nn import functional as F
+
+from osrbench.gpu_augment import random_affine_crop
 
 VIEW_KINDS = ("simclr", "rotate")
 
 
 def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:
     return torch.rand(n, device=device) * (high - low) + low
-
-
-def _resample(x: Tensor, theta: Tensor) -> Tensor:
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def random_resized_crop(x: Tensor, scale: tuple[float, float], ratio: tuple[float, float], hflip: bool) -> Tensor:
-    """A crop of random area share and aspect ratio, resized back to the full size; optional mirror."""
-    b, device = x.shape[0], x.device
-    area = _uniform(b, *scale, device)
-    log_ratio = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), device)
-    aspect = log_ratio.exp()
-    width = (area * aspect).sqrt().clamp(max=1.0)  # as a share of the image side
-    height = (area / aspect).sqrt().clamp(max=1.0)
-    # crop centre in normalised coordinates [-1, 1], box kept inside the image
-    cx = (torch.rand(b, device=device) * 2 - 1) * (1 - width)
-    cy = (torch.rand(b, device=device) * 2 - 1) * (1 - height)
-    sign = torch.where(torch.rand(b, device=device) < 0.5, -1.0, 1.0) if hflip else torch.ones(b, device=device)
-    theta = torch.zeros(b, 2, 3, device=device)
-    theta[:, 0, 0] = width * sign
-    theta[:, 0, 2] = cx
-    theta[:, 1, 1] = height
-    theta[:, 1, 2] = cy
-    return _resample(x, theta)
-
-
-def random_rotation(x: Tensor, degrees: float) -> Tensor:
-    b, device = x.shape[0], x.device
-    angle = _uniform(b, -degrees, degrees, device) * (math.pi / 180)
-    cos, sin = angle.cos(), angle.sin()
-    theta = torch.zeros(b, 2, 3, device=device)
-    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
-    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
-    return _resample(x, theta)
 
 
 def grayscale(x: Tensor) -> Tensor:
@@ -118,7 +82,7 @@ def random_grayscale(x: Tensor, p: float) -> Tensor:
 
 
 def simclr_view(x: Tensor, hflip: bool, crop_scale: tuple[float, float] = (0.2, 1.0)) -> Tensor:
-    x = random_resized_crop(x, crop_scale, (3 / 4, 4 / 3), hflip)
+    x = random_affine_crop(x, scale=crop_scale, hflip=hflip)
     x = colour_jitter(x, 0.4, 0.4, 0.4, 0.1, p=0.8)
     return random_grayscale(x, p=0.2)
 
@@ -127,4 +91,4 @@ def make_view(x: Tensor, kind: str, hflip: bool, crop_scale: tuple[float, float]
     """One random view of each image of ``x`` (float in [0, 1])."""
     if kind == "simclr":
         return simclr_view(x, hflip, crop_scale)
-    return random_rotation(x, rotation)
+    return random_affine_crop(x, scale=(1.0, 1.0), degrees=rotation)

@@ -21,7 +21,13 @@ import torch
 from torch import Tensor
 
 import osrbench
-from osrbench import AugmentationSpec, AugmentContext, Augmentation, MixedBatch, OsrbenchError
+from osrbench import (
+    Augmentation,
+    AugmentationSpec,
+    AugmentContext,
+    MixedBatch,
+    OsrbenchError,
+)
 
 WEIGHTS = ("one", "replaced", "kept")
 

@@ -12,8 +12,8 @@ import torch
 
 from osrbench import RunContext, Split
 from osrbench.batches import Minibatches, to_float
+from osrbench.gpu_augment import random_affine_crop
 from osrbench.training import train_epochs
-from osrbench_nasosr.augment import crop_flip_rotate
 from osrbench_nasosr.config import NasOsrConfig
 from osrbench_nasosr.derivation import Architecture
 from osrbench_nasosr.derived_net import DerivedEncoder
@@ -40,7 +40,7 @@ def retrain_step(vae: ConditionalVAE, config: NasOsrConfig, ctx: RunContext, hfl
 
     def step(batch) -> torch.Tensor:
         epoch, images, labels = batch
-        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
+        x = random_affine_crop(to_float(images, ctx), scale=(config.crop_scale_min, 1.0), degrees=config.rotation,
                              hflip=hflip)
         out = vae(x)
         kl_scale = linear_warmup(epoch, config.retrain_epochs)

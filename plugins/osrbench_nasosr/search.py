@@ -27,9 +27,9 @@ import torch
 
 from osrbench import OsrbenchError, RunContext, Split
 from osrbench.batches import Minibatches, map_batches, to_float
+from osrbench.gpu_augment import random_affine_crop
 from osrbench.training import check_finite, rng_state, save_atomic, set_rng_state
 from osrbench_nasosr.architect import Architect
-from osrbench_nasosr.augment import crop_flip_rotate
 from osrbench_nasosr.config import NasOsrConfig
 from osrbench_nasosr.derivation import Architecture, derive
 from osrbench_nasosr.losses import LossWeights, linear_warmup, nasosr_loss
@@ -95,7 +95,7 @@ def build_architect(vae: ConditionalVAE, config: NasOsrConfig, ctx: RunContext, 
 
     def loss(batch) -> torch.Tensor:
         images, labels = batch
-        x = crop_flip_rotate(to_float(images, ctx), scale_min=config.crop_scale_min, rotation=config.rotation,
+        x = random_affine_crop(to_float(images, ctx), scale=(config.crop_scale_min, 1.0), degrees=config.rotation,
                              hflip=hflip)
         with ctx.autocast():
             out = vae(x)

@@ -19,8 +19,14 @@ from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import predict_all
 from osrbench.metrics import closed_set_accuracy
 from osrbench_scorers import plots
-from osrbench_scorers.corruption_sets import (COMMON, PreparedSets, find_cache, generate_missing, prepared_folder,
-                                              set_path)
+from osrbench_scorers.corruption_sets import (
+    COMMON,
+    PreparedSets,
+    find_cache,
+    generate_missing,
+    prepared_folder,
+    set_path,
+)
 
 ISSUE_NOTE = "ImageNet-C severity constants (tuned for 224 px): not comparable with published CIFAR-10-C numbers"
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
-from osrbench import metrics
+from osrbench import OpenSetModel, OsrbenchError, RunContext, Split, metrics
 from osrbench.batches import predict_all
 from osrbench.ood_metrics import roc_points
 from osrbench_scorers import plots
