@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import osrbench
@@ -71,6 +76,8 @@ def _add_leaderboard(sub) -> None:
     p.add_argument("--output", type=Path, default=None, help="write to this file instead of printing")
     p.add_argument("--write-tables", type=Path, default=None, metavar="DIR",
                    help="write DIR/leaderboard.md and DIR/leaderboard.csv (how leaderboards/ is regenerated)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a damaged record instead of leaving it out with a warning")
 
 
 def _add_report(sub) -> None:
@@ -79,10 +86,26 @@ def _add_report(sub) -> None:
     p.add_argument("run", type=Path, metavar="RUN", help="a record (results/PROTOCOL/LABEL/splitN-seedS.json) or its run folder")
 
 
+def _with_debug_flag(sub) -> None:
+    """Let ``--debug`` also follow the command (``osrbench run --debug``)."""
+    add_parser = sub.add_parser
+
+    def add_with_debug(*args, **kwargs):
+        p = add_parser(*args, **kwargs)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error (also OSRBENCH_DEBUG=1)")
+        return p
+
+    sub.add_parser = add_with_debug
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="osrbench", description="A benchmark harness for open-set recognition.")
     parser.add_argument("--version", action="version", version=f"osrbench {osrbench.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also OSRBENCH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _with_debug_flag(sub)
     _add_run(sub)
     _add_list(sub)
     _add_leaderboard(sub)
@@ -102,8 +125,8 @@ def cmd_run(args) -> int:
     )
     run = Run(request)
     records = run.execute()
-    console.print(results_table(records, title=f"{run.label} on {run.protocol.name}"))
-    console.print(f"records: {run.path(run.splits[0]).parent}")
+    console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}")))
+    console.print(f"records: {escape(str(run.path(run.splits[0]).parent))}")
     return 0
 
 
@@ -120,10 +143,10 @@ def cmd_list(args) -> int:
             if args.verbose and config is not None:
                 opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))
                 text = f"{text}\n{opts}" if opts else text
-            table.add_row(entry.spec.name, text, f"{entry.plugin} ({entry.distribution})")
+            table.add_row(escape(entry.spec.name), escape(text), escape(f"{entry.plugin} ({entry.distribution})"))
         console.print(table)
     for name, error in sorted(plugins.failures.items()):
-        console.print(f"[red]plugin {name!r} failed to load:[/red] {error}")
+        console.print(f"[red]plugin {escape(repr(name))} failed to load:[/red] {escape(str(error))}")
     return 0
 
 
@@ -136,18 +159,25 @@ def cmd_leaderboard(args) -> int:
     )
 
     metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
-    table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics)
+    table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics, strict=args.strict)
+    if table["damaged"]:
+        warn = Console(stderr=True, soft_wrap=True)
+        warn.print(f"[yellow]warning:[/yellow] left out {len(table['damaged'])} damaged record(s) "
+                   "(--strict makes this an error):", highlight=False)
+        for damaged in table["damaged"]:
+            warn.print(f"  {escape(str(damaged.path))}: {escape(damaged.reason)}", highlight=False)
     if args.write_tables:
         for path in write_tables(table, args.write_tables):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(str(path))}")
         return 0
     text = render(table, args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
-        console.print(f"wrote {args.output}")
+        console.print(f"wrote {escape(str(args.output))}")
     else:
         print(text)
+        sys.stdout.flush()  # a closed pipe (`| head`) shows here, inside main's handler
     return 0
 
 
@@ -161,20 +191,54 @@ def cmd_report(args) -> int:
 COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report}
 
 
+def _error_line(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+
+
+def _crash_report() -> Path:
+    """Write the current exception's traceback to a file in the temp folder; returns its path."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"osrbench-error-{stamp}-{os.getpid()}.txt"
+    path.write_text(f"osrbench {osrbench.__version__}, argv {sys.argv}\n\n{traceback.format_exc()}")
+    return path
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("OSRBENCH_DEBUG", "") not in ("", "0")
     if args.command is None:  # `osrbench` alone: show what there is to do
         parser.print_help()
         return 0
     try:
         return COMMANDS[args.command](args)
     except OsrbenchError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        if debug:
+            traceback.print_exc()
+        _error_line(str(exc))
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; finished splits are stored, rerun the same command to resume")
+        Console(stderr=True).print("interrupted; finished splits are stored and the current one was checkpointed: "
+                                   "rerun the same command to resume", highlight=False)
         return 130
+    except BrokenPipeError:  # the reader went away (`osrbench leaderboard | head -1`): end quietly
+        _quiet_stdout()
+        return 1
+    except Exception as exc:  # a bug in osrbench or a plugin: one line here, the traceback in a file
+        if debug:
+            raise
+        try:
+            where = f"full report in {_crash_report()}"
+        except OSError:
+            where = "rerun with --debug for the traceback"
+        _error_line(f"unexpected {type(exc).__name__}: {exc} (a bug in osrbench or a plugin); {where}")
+        return 1
 
 
 if __name__ == "__main__":

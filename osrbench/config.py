@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -66,9 +67,12 @@ def _convert(text: str, typ: Any, key: str) -> Any:
         raise OsrbenchError(f"--set {key}={text}: expected true or false")
     if typ in (int, float):
         try:
-            return typ(text)
+            value = typ(text)
         except ValueError:
             raise OsrbenchError(f"--set {key}={text}: expected a{'n' if typ is int else ''} {typ.__name__}") from None
+        if not math.isfinite(value):
+            raise OsrbenchError(f"--set {key}={text}: expected a finite number")
+        return value
     return text
 
 

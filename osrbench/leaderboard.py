@@ -3,24 +3,34 @@
 Rows are run families (method, + augmentation, + a hash of non-default options), columns are
 protocols, cells are mean ± std over splits of one metric. A second table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
-different copies of a dataset (different fingerprints) are never averaged together.
+different copies of a dataset (different fingerprints) are never averaged together. Each cell counts
+its own runs: where a metric is missing from some runs, the cell says ``(n=...)``.
+
+Records are read by ``osrbench.records.scan_records``: damaged ones are reported, never silently used.
 """
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
 from osrbench.api import OsrbenchError
-from osrbench.records import iter_records
+from osrbench.records import DamagedRecord, scan_records
 from osrbench.summary import scalar_metrics
 
 
-def records_frame(results_dir: Path) -> pd.DataFrame:
+def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame, list[DamagedRecord]]:
+    """One row per usable record, and the damaged records (an error with ``strict``)."""
+    scan = scan_records(results_dir)
+    if strict and scan.damaged:
+        raise OsrbenchError(f"{len(scan.damaged)} damaged record(s) (--strict): "
+                            + "; ".join(str(d) for d in scan.damaged))
     rows = []
-    for path, r in iter_records(results_dir):
+    for path, r in scan.records:
         cost = r["cost"]
         rows.append({
             "label": r["label"], "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
@@ -30,7 +40,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
             "plots": [path.with_suffix("") / name for m in r.get("metrics", {}).values() if isinstance(m, dict)
                       for name in m.get("plots", [])],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), scan.damaged
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
@@ -42,11 +52,19 @@ def _row_labels(frame: pd.DataFrame) -> pd.Series:
 HEADLINE_METRICS = ("osr.auroc", "osr.oscr", "osr.macro_f1", "osr.accuracy")
 
 
+def _cell(mean: float, std: float, n: int, runs: int) -> str:
+    if pd.isna(mean):
+        return "-"
+    return f"{mean:.4f} ± {std:.4f}" + (f" (n={n})" if n != runs else "")
+
+
 def build_leaderboard(results_dir: Path, protocol: str | None = None,
-                      metrics: tuple[str, ...] = HEADLINE_METRICS) -> dict:
-    frame = records_frame(results_dir)
+                      metrics: tuple[str, ...] = HEADLINE_METRICS, strict: bool = False) -> dict:
+    """The tables of the board; ``damaged`` lists the records left out (``strict``: an error instead)."""
+    frame, damaged = records_frame(results_dir, strict)
     if frame.empty:
-        raise OsrbenchError(f"no records under {results_dir}; run `osrbench run` first or pass --results-dir")
+        found = f" ({len(damaged)} damaged: {'; '.join(str(d) for d in damaged)})" if damaged else ""
+        raise OsrbenchError(f"no usable records under {results_dir}{found}; run `osrbench run` first or pass --results-dir")
     if protocol is not None:
         frame = frame[frame["protocol"] == protocol]
         if frame.empty:
@@ -64,10 +82,11 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
         parameters=("parameters", "median"), epochs=("epochs", "first"),
     )
     wide = {}
+    runs = groups.size()
     for metric in metrics:
-        mean, std = groups[metric].mean(), groups[metric].std().fillna(0.0)
-        stats[f"{metric}_mean"], stats[f"{metric}_std"] = mean, std
-        cells = pd.Series([f"{m:.4f} ± {s:.4f}" if pd.notna(m) else "-" for m, s in zip(mean, std)], index=mean.index)
+        mean, std, n = groups[metric].mean(), groups[metric].std().fillna(0.0), groups[metric].count()
+        stats[f"{metric}_mean"], stats[f"{metric}_std"], stats[f"{metric}_n"] = mean, std, n
+        cells = pd.Series([_cell(*values) for values in zip(mean, std, n, runs)], index=mean.index)
         table = cells.unstack("protocol").fillna("-")
         table.columns.name, table.index.name = None, "method"
         wide[metric] = table.reset_index()
@@ -77,15 +96,25 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     cost["parameters"] = cost["parameters"].astype(int)
     cost["train_seconds"] = cost["train_seconds"].round(1)
     plots = frame[frame["plots"].str.len() > 0][["row", "protocol", "split", "plots"]].sort_values(["protocol", "row", "split"])
-    return {"wide": wide, "cost": cost, "long": stats, "plots": plots}
+    return {"wide": wide, "cost": cost, "long": stats, "plots": plots, "damaged": damaged}
+
+
+def md_text(value: object) -> str:
+    """Text safe inside a markdown table: HTML escaped and ``|`` backslash-escaped."""
+    return html.escape(str(value), quote=False).replace("|", "\\|")
+
+
+def _md_table(table: pd.DataFrame) -> str:
+    escaped = table.rename(columns=md_text).map(lambda v: md_text(v) if isinstance(v, str) else v)
+    return escaped.to_markdown(index=False)
 
 
 def _plot_links(board: dict, base: Path) -> str:
     lines = []
     for (row, protocol), group in board["plots"].groupby(["row", "protocol"], sort=False):
-        links = ", ".join(f"[{Path(p).stem} (split {split})]({Path(os.path.relpath(p, base)).as_posix()})"
+        links = ", ".join(f"[{md_text(Path(p).stem)} (split {split})]({quote(Path(os.path.relpath(p, base)).as_posix(), safe='/+@')})"
                           for split, paths in zip(group["split"], group["plots"]) for p in paths)
-        lines.append(f"- {row} on {protocol}: {links}")
+        lines.append(f"- {md_text(row)} on {md_text(protocol)}: {links}")
     return "\n".join(lines)
 
 
@@ -94,11 +123,12 @@ def render(board: dict, fmt: str, link_base: Path | None = None) -> str:
     if fmt == "csv":
         return board["long"].to_csv(index=False, float_format="%.6g")
     if fmt == "html":
-        parts = [f"<h2>{m} (mean ± std over splits)</h2>\n" + t.to_html(index=False) for m, t in board["wide"].items()]
+        parts = [f"<h2>{html.escape(m)} (mean ± std over splits)</h2>\n" + t.to_html(index=False)
+                 for m, t in board["wide"].items()]
         return "\n".join(parts) + "\n<h2>Data and cost</h2>\n" + board["cost"].to_html(index=False)
-    parts = [f"### {m} (mean ± std over splits)\n\n" + t.to_markdown(index=False) for m, t in board["wide"].items()]
+    parts = [f"### {md_text(m)} (mean ± std over splits)\n\n" + _md_table(t) for m, t in board["wide"].items()]
     text = ("\n\n".join(parts) + "\n\n### Data and cost (train seconds summed over splits)\n\n"
-            + board["cost"].to_markdown(index=False) + "\n")
+            + _md_table(board["cost"]) + "\n")
     if not board["plots"].empty:
         text += "\n### Plots\n\n" + _plot_links(board, Path(link_base or Path.cwd()).resolve()) + "\n"
     return text

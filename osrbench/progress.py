@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -64,6 +65,10 @@ class Progress:
     def log(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        """A warning, shown even when quiet; ``message`` is plain text (not rich markup)."""
+        self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 class TaskHandle:

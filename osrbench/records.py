@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 import osrbench
+from osrbench.api import OsrbenchError
 
 SCHEMA = 1
 
@@ -27,39 +30,188 @@ def run_label(name: str, augmentation: str | None, overrides_hash: str | None) -
     return label + (f"@{overrides_hash}" if overrides_hash else "")
 
 
+RECORD_NAME = re.compile(r"split(\d+)-seed(\d+)\.json")
+
+
 def record_path(results_dir: Path, protocol: str, label: str, split: int, seed: int) -> Path:
-    return Path(results_dir) / protocol / label / f"split{split}-seed{seed}.json"
+    """``<results>/<protocol>/<label>/split<S>-seed<N>.json``, which must lie inside ``results_dir``."""
+    root = Path(results_dir).resolve()
+    path = (root / protocol / label / f"split{split}-seed{seed}.json").resolve()
+    if path.parent.parent.parent != root:
+        raise OsrbenchError(f"the record of protocol {protocol!r}, label {label!r} would lie at {path}, outside "
+                            f"the results dir {root}; protocol and plugin names must not contain '/' or '..'")
+    return path
 
 
 def write_record(record: dict[str, Any], path: Path) -> None:
+    """Write atomically: a temporary file is flushed to disk, then renamed over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class DamagedRecord(OsrbenchError):
+    """A record file that cannot be used: unreadable, not JSON, or missing or ill-typed fields."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"damaged record {path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+# The fields every record must carry, with their JSON types (bool is excluded from int by _typed).
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "schema": int, "name": str, "method": str, "protocol": str, "label": str, "split": int, "seed": int,
+    "split_family": str, "data_fingerprint": str, "config": dict, "metrics": dict, "cost": dict,
+}
+REQUIRED_COST: dict[str, type | tuple[type, ...]] = {
+    "train_seconds": (int, float), "device": str, "parameters": int,
+}
+# How deep the metrics nest per schema: schema 1 {scorer: {key: value}}; schema 2 {postprocessor: {scorer: ...}}.
+METRIC_DEPTH = {1: 1, 2: 2}
+
+
+def _typed(value: Any, types: type | tuple[type, ...]) -> bool:
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def _check_fields(data: dict, fields: dict[str, type | tuple[type, ...]], where: str) -> None:
+    for key, types in fields.items():
+        if key not in data:
+            raise ValueError(f"{where}{key!r} is missing")
+        if not _typed(data[key], types):
+            names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise ValueError(f"{where}{key!r} is {type(data[key]).__name__} {data[key]!r:.40}, expected {names}")
+
+
+def _check_metric_value(value: Any, name: str) -> None:
+    """A metric is a number, a note (text that is not a number), or a nested structure (curves, tables)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return
+        raise ValueError(f"metric {name} is the text {value!r}, not a number")
+
+
+def _check_metrics(metrics: dict, depth: int, prefix: str = "") -> None:
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if depth > 0:
+            if not isinstance(value, dict):
+                raise ValueError(f"metrics {name!r} is {type(value).__name__}, expected an object of metrics")
+            _check_metrics(value, depth - 1, name + ".")
+        else:
+            _check_metric_value(value, name)
+
+
+def validate_record(data: Any) -> dict[str, Any]:
+    """``data`` if it is a usable record of a known schema; otherwise ValueError saying what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    if not data:
+        raise ValueError("the record is empty ({})")
+    _check_fields(data, REQUIRED_FIELDS, "")
+    if data["schema"] not in METRIC_DEPTH:
+        raise ValueError(f"schema {data['schema']} is not one this osrbench reads ({', '.join(map(str, METRIC_DEPTH))})")
+    _check_fields(data["cost"], REQUIRED_COST, "cost.")
+    _check_metrics(data["metrics"], METRIC_DEPTH[data["schema"]])
+    return data
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
-
-
-def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    for path in sorted(Path(results_dir).rglob("split*-seed*.json")):
-        yield path, read_record(path)
-
-
-@lru_cache(maxsize=1)
-def git_revision() -> str | None:
-    """The git commit of the osrbench source tree (with ``-dirty`` if it has local changes)."""
-    here = Path(osrbench.__file__).resolve().parent
+    """The validated record at ``path``; DamagedRecord (an OsrbenchError naming the file) if it is unusable."""
+    path = Path(path)
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedRecord(path, f"cannot be read ({exc})") from None
+    if not text.strip():
+        raise DamagedRecord(path, "the file is empty")
+    try:
+        return validate_record(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(path, f"not valid JSON (truncated?): {exc}") from None
+    except ValueError as exc:
+        raise DamagedRecord(path, str(exc)) from None
+
+
+def _check_place(path: Path, record: dict[str, Any]) -> None:
+    """A record must lie where its own fields put it, so copies elsewhere are never counted twice."""
+    split, seed = (int(g) for g in RECORD_NAME.fullmatch(path.name).groups())  # type: ignore[union-attr]
+    found = (path.parent.parent.name, path.parent.name, split, seed)
+    claimed = (record["protocol"], record["label"], record["split"], record["seed"])
+    if found != claimed:
+        raise DamagedRecord(path, "its fields (protocol {}, label {}, split {}, seed {}) do not match its place "
+                                  "<protocol>/<label>/split<S>-seed<N>.json; a moved or copied record?".format(*claimed))
+
+
+@dataclass
+class RecordScan:
+    """The usable records under a results dir, and the damaged ones (never silently dropped)."""
+
+    records: list[tuple[Path, dict[str, Any]]]
+    damaged: list[DamagedRecord]
+
+
+def scan_records(results_dir: Path) -> RecordScan:
+    """Every record in the canonical layout ``<protocol>/<label>/split<S>-seed<N>.json`` of ``results_dir``.
+
+    Files deeper or shallower (backups, copies in subfolders) are not read.
+    """
+    scan = RecordScan([], [])
+    for path in sorted(Path(results_dir).glob("*/*/split*-seed*.json")):
+        if not RECORD_NAME.fullmatch(path.name):
+            continue
+        try:
+            record = read_record(path)
+            _check_place(path, record)
+        except DamagedRecord as exc:
+            scan.damaged.append(exc)
+            continue
+        scan.records.append((path, record))
+    return scan
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.corrupt`` (``.corrupt1``, ... if taken); nothing is deleted."""
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.corrupt{n or ''}")
+        if not target.exists():
+            os.replace(path, target)
+            return target
+    raise OsrbenchError(f"{path} is damaged and 1000 copies were already moved aside; clean up {path.parent}")
+
+
+REVISION_FILE = Path(osrbench.__file__).resolve().parent.parent / "REVISION"
+
+
+def _git_head(source: Path) -> str | None:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return rev.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+@lru_cache(maxsize=1)
+def git_revision() -> str | None:
+    """The source revision of osrbench: git (with ``-dirty`` for local changes) where ``.git`` exists, else
+    ``$OSRBENCH_REVISION``, else the file ``REVISION`` at the repository root (``git rev-parse HEAD > REVISION``
+    before copying the tree to a machine without ``.git``)."""
+    from_env = os.environ.get("OSRBENCH_REVISION", "").strip()
+    from_file = REVISION_FILE.read_text().strip() if REVISION_FILE.is_file() else ""
+    return _git_head(REVISION_FILE.parent) or from_env or from_file or None
 
 
 def versions() -> dict[str, Any]:

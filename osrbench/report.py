@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from osrbench.api import OsrbenchError
@@ -73,15 +74,15 @@ def report(path: Path | str, console: Console | None = None) -> dict[str, Any]:
     cost = record.get("cost", {})
     title = (f"{record.get('label')} on {record.get('protocol')} split {record.get('split')} seed {record.get('seed')} "
              f"({cost.get('device', '?')}, train {cost.get('train_seconds', 0):.1f} s)")
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for name, justify in (("scorer", "left"), ("metric", "left"), ("value", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in metric_rows(record.get("metrics", {})):
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     for scorer, seconds in cost.get("score_seconds", {}).items():
-        table.add_row(scorer, "wall seconds", f"{seconds:.1f}", style="dim")
+        table.add_row(escape(scorer), "wall seconds", f"{seconds:.1f}", style="dim")
     console.print(table)
     plots = run_plots(run_dir)
-    console.print(f"record: {record_file}")
-    console.print("plots:" if plots else "plots: none", *[f"\n  {p}" for p in plots], sep="")
+    console.print(f"record: {escape(str(record_file))}")
+    console.print("plots:" if plots else "plots: none", *[f"\n  {escape(str(p))}" for p in plots], sep="")
     return {"record": record, "record_path": record_file, "plots": plots}

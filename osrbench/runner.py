@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.markup import escape
 
 from osrbench.api import AugmentationSpec, DataOptions, OsrbenchError, RunContext
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
@@ -19,7 +21,9 @@ from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
 from osrbench.records import (
     SCHEMA,
+    DamagedRecord,
     device_name,
+    move_aside,
     read_record,
     record_path,
     run_label,
@@ -52,6 +56,19 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise OsrbenchError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
     return torch.device(name)
+
+
+def check_results_dir(results_dir: Path) -> None:
+    """Before any training: the results dir exists or can be created, and is writable."""
+    path = Path(results_dir)
+    if path.exists() and not path.is_dir():
+        raise OsrbenchError(f"--results-dir {path} is a file, not a folder; name a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OsrbenchError(f"--results-dir {path} is not writable ({exc.strerror}); name a folder you can write to") from None
 
 
 def seed_everything(seed: int) -> None:
@@ -96,6 +113,10 @@ class Run:
         if bad:
             raise OsrbenchError(f"--split {bad[0]}: protocol {self.protocol.name!r} has splits "
                                 f"0..{self.protocol.n_splits - 1} (or 'all')")
+        repeated = sorted({s for s in splits if splits.count(s) > 1})
+        if repeated:
+            raise OsrbenchError(f"--split names split {repeated[0]} more than once; name each split once, "
+                                f"e.g. --split {','.join(map(str, dict.fromkeys(splits)))}")
         self.splits = splits
         self.record_name = self.method.record_name(self.method_config) if self.method.record_name else self.method.name
         # Runs whose training config differs from the defaults are kept apart by a hash of the difference.
@@ -105,6 +126,8 @@ class Run:
         self.label = run_label(self.record_name, self.augmentation.name if self.augmentation else None,
                                config_hash(self.training_overrides) if self.training_overrides else None)
         self.device = resolve_device(request.device)
+        for split in self.splits:  # names that would place a record outside the results dir fail here
+            self.path(split)
 
     def path(self, split: int) -> Path:
         r = self.request
@@ -112,15 +135,27 @@ class Run:
 
     def execute(self, progress: Progress | None = None) -> list[dict[str, Any]]:
         progress = progress or Progress(quiet=self.request.quiet)
+        check_results_dir(self.request.results_dir)
         records = []
         for split in self.splits:
             path = self.path(split)
-            if path.exists() and not self.request.force:
-                progress.log(f"[dim]split {split}: record exists ({path}); skipped (use --force to rerun)[/dim]")
-                records.append(read_record(path))
-                continue
-            records.append(self._run_split(split, path, progress))
+            finished = None if self.request.force else self._finished(path, progress)
+            records.append(finished or self._run_split(split, path, progress))
         return records
+
+    def _finished(self, path: Path, progress: Progress) -> dict[str, Any] | None:
+        """The stored record of this split, or None; a damaged record is moved aside and the split rerun."""
+        if not path.exists():
+            return None
+        try:
+            record = read_record(path)
+        except DamagedRecord as exc:
+            kept = move_aside(path)
+            progress.warn(f"{exc.reason}; moved it to {kept.name} and running the split again")
+            return None
+        progress.log(f"[dim]split {record['split']}: record exists ({escape(str(path))}); skipped "
+                     "(use --force to rerun)[/dim]")
+        return record
 
     def _run_split(self, split_index: int, path: Path, progress: Progress) -> dict[str, Any]:
         r = self.request
@@ -146,7 +181,7 @@ class Run:
                  "augmentation": self.augmentation.name if self.augmentation else None,
                  "split": split_index, "seed": r.seed, "label": self.label}
         self.plugins.hook.osrbench_run_started(run={**names, "config": config})
-        progress.log(f"[bold]{self.label}[/bold] on {self.protocol.name} split {split_index} "
+        progress.log(f"[bold]{escape(self.label)}[/bold] on {escape(self.protocol.name)} split {split_index} "
                      f"({len(split.train_images)} train, {len(split.test_images)} known test, "
                      f"{len(split.unknown_images)} unknown test) on {self.device}")
         train_began = time.perf_counter()

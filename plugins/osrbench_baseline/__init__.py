@@ -57,10 +57,21 @@ class BaselineConfig:
     def validate(self) -> None:
         if self.backbone not in ("auto", *BACKBONES):
             raise OsrbenchError(f"--set backbone={self.backbone}: choose auto, {', '.join(BACKBONES)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise OsrbenchError("--set: epochs, batch_size and lr must be positive")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise OsrbenchError(f"--set epochs={self.epochs} batch_size={self.batch_size}: both must be at least 1")
+        if self.lr < 0:  # lr = 0 is allowed: the training-health guard then reports the untrained model
+            raise OsrbenchError(f"--set lr={self.lr}: must not be negative")
+        if not 0 <= self.momentum < 1:
+            raise OsrbenchError(f"--set momentum={self.momentum}: must lie in [0, 1)")
+        if self.weight_decay < 0:
+            raise OsrbenchError(f"--set weight_decay={self.weight_decay}: must not be negative")
+        if not 0 <= self.label_smoothing < 1:
+            raise OsrbenchError(f"--set label_smoothing={self.label_smoothing}: must lie in [0, 1)")
         if not 0 < self.warmup < 1:
-            raise OsrbenchError("--set warmup must lie strictly between 0 and 1")
+            raise OsrbenchError(f"--set warmup={self.warmup}: must lie strictly between 0 and 1")
+        if self.crop_pad < -1 or self.cutout < -1:
+            raise OsrbenchError(f"--set crop_pad={self.crop_pad} cutout={self.cutout}: pixels >= 0, or -1 for the "
+                                "size-dependent default")
 
 
 class ClassifierModel(OpenSetModel):

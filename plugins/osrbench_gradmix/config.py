@@ -60,6 +60,8 @@ class GradMixConfig:
             raise OsrbenchError("--set width and head_dim must be positive")
         if self.views not in ("auto", *VIEW_KINDS):
             raise OsrbenchError(f"--set views={self.views}: choose auto, {', '.join(VIEW_KINDS)}")
+        if self.rotation < 0:
+            raise OsrbenchError(f"--set rotation={self.rotation}: must not be negative")
         if not 0 < self.crop_scale_min <= 1:
             raise OsrbenchError(f"--set crop_scale_min={self.crop_scale_min}: must lie in (0, 1]")
         if self.mixed_loss not in MIXED_LOSSES:

@@ -119,5 +119,20 @@ class NasOsrConfig:
                 raise OsrbenchError(f"--set {key}={getattr(self, key)}: must lie strictly between 0 and 1")
         if not 0 < self.crop_scale_min <= 1:
             raise OsrbenchError(f"--set crop_scale_min={self.crop_scale_min}: must lie in (0, 1]")
+        rates = ("weight_lr", "arch_lr", "lr", "grad_clip", "search_temperature", "temperature")
+        for key in rates:
+            if getattr(self, key) <= 0:
+                raise OsrbenchError(f"--set {key}={getattr(self, key)}: must be positive")
+        weights = ("weight_decay_search", "weight_decay", "rotation", "search_ce_weight", "search_kl_weight",
+                   "search_kl_z_weight", "search_cr_weight", "ce_weight", "kl_weight", "kl_z_weight", "re_weight",
+                   "cr_weight")
+        for key in weights:
+            if getattr(self, key) < 0:
+                raise OsrbenchError(f"--set {key}={getattr(self, key)}: must not be negative")
+        for key in ("lr_decay_search", "lr_decay"):
+            if not 0 < getattr(self, key) <= 1:
+                raise OsrbenchError(f"--set {key}={getattr(self, key)}: must lie in (0, 1]")
+        if not 0 <= self.momentum < 1:
+            raise OsrbenchError(f"--set momentum={self.momentum}: must lie in [0, 1)")
         if self.arch:
             Architecture.load(self.arch)  # a bad file fails here, before any data is loaded

@@ -55,6 +55,8 @@ class CorruptionConfig:
             raise OsrbenchError("--set corruption: a corruption or severity is listed twice")
         if self.workers < 0:
             raise OsrbenchError(f"--set corruption.workers={self.workers}: must be 0 (all cores) or more")
+        if self.batch_size < 1:
+            raise OsrbenchError(f"--set corruption.batch_size={self.batch_size}: must be at least 1")
 
 
 def corrupted_sets(split: Split, config: CorruptionConfig, ctx: RunContext, wanted: list[tuple[str, int]]):

@@ -37,6 +37,8 @@ class OODConfig:
             raise OsrbenchError("--set ood.sets: name at least one dataset, e.g. ood.sets=cifar100,svhn")
         if not 0 < self.tpr <= 1:
             raise OsrbenchError(f"--set ood.tpr={self.tpr}: must lie in (0, 1]")
+        if self.batch_size < 1:
+            raise OsrbenchError(f"--set ood.batch_size={self.batch_size}: must be at least 1")
         for spec in self.sets:
             parse_set(spec)
 

@@ -29,6 +29,9 @@ class OSRConfig:
             raise OsrbenchError(f"--set osr.tpr={self.tpr}: must lie in (0, 1]")
         if self.openness_draws < 1:
             raise OsrbenchError(f"--set osr.openness_draws={self.openness_draws}: must be at least 1")
+        if self.batch_size < 1 or self.grid_images < 1:
+            raise OsrbenchError(f"--set osr.batch_size={self.batch_size} osr.grid_images={self.grid_images}: "
+                                "both must be at least 1")
 
 
 def _title(split: Split) -> str:
