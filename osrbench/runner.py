@@ -208,7 +208,7 @@ class Run:
                 "device": device_name(self.device),
                 "device_type": self.device.type,
                 "parameters": _parameter_count(model),
-                "epochs": getattr(self.method_config, "epochs", None),
+                "epochs": ctx.extra_record.get("epochs", getattr(self.method_config, "epochs", None)),
             },
             "method_info": ctx.extra_record,
             "versions": versions(),

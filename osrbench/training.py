@@ -66,10 +66,12 @@ def train_epochs(
     stage: str = "train",
     checkpoint_seconds: float = 60.0,
     extra_state: dict[str, Any] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Train for ``epochs``; ``step(batch)`` returns the batch loss (computed under autocast).
 
-    ``scheduler`` (if any) steps once per batch. The state of ``modules``, the optimizer, the
+    ``scheduler`` (if any) steps once per batch, then ``after_step`` (if any) is called (e.g. to update a
+    weight average). The state of ``modules``, the optimizer, the
     scheduler, the RNGs and ``extra_state`` is checkpointed to ``ctx.work_dir/<stage>.ckpt`` at most
     every ``checkpoint_seconds`` and at the end, and an interrupted run resumes from it.
     Returns the wall seconds spent and the last epoch's mean loss.
@@ -116,6 +118,8 @@ def train_epochs(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
+                if after_step is not None:
+                    after_step()
                 total += loss.detach().float()
                 count += 1
                 batch_bar.advance()

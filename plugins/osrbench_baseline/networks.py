@@ -50,25 +50,32 @@ class Classifier(nn.Module):
         return self.head(self.embed(x))
 
 
-def small_cnn(in_channels: int) -> tuple[nn.Module, int]:
-    """Three conv blocks for 8x8 and 28x28 digits (about 0.1M parameters)."""
-    body = nn.Sequential(conv_bn(in_channels, 32), conv_bn(32, 64, pool=True), conv_bn(64, 128),
+def small_cnn(in_channels: int, width: float = 1.0, stem_stride: int = 1) -> tuple[nn.Module, int]:
+    """Three conv blocks for 8x8 digits (about 0.1M parameters at width 1; ``stem_stride`` is ignored)."""
+    c = [round(n * width) for n in (32, 64, 128)]
+    body = nn.Sequential(conv_bn(in_channels, c[0]), conv_bn(c[0], c[1], pool=True), conv_bn(c[1], c[2]),
                          nn.AdaptiveMaxPool2d(1), nn.Flatten())
-    return body, 128
+    return body, c[2]
 
 
-def resnet9(in_channels: int) -> tuple[nn.Module, int]:
-    """The 9-layer residual network of fast CIFAR-10 training (about 6.6M parameters)."""
+def resnet9(in_channels: int, width: float = 1.0, stem_stride: int = 1) -> tuple[nn.Module, int]:
+    """The 9-layer residual network of fast CIFAR-10 training (about 6.6M parameters at width 1).
+
+    ``width`` scales every layer's channels; ``stem_stride`` 2 halves the resolution after the first
+    convolution, so 64 px images cost about what 32 px images do.
+    """
+    c = [round(n * width) for n in (64, 128, 256, 512)]
+    stem = conv_bn(in_channels, c[0])
+    if stem_stride > 1:
+        stem.append(nn.MaxPool2d(stem_stride))
     body = nn.Sequential(
-        conv_bn(in_channels, 64), conv_bn(64, 128, pool=True), Residual(128),
-        conv_bn(128, 256, pool=True), conv_bn(256, 512, pool=True), Residual(512),
+        stem, conv_bn(c[0], c[1], pool=True), Residual(c[1]),
+        conv_bn(c[1], c[2], pool=True), conv_bn(c[2], c[3], pool=True), Residual(c[3]),
         nn.AdaptiveMaxPool2d(1), nn.Flatten(),
     )
-    return body, 512
+    return body, c[3]
 
 
 BACKBONES = {"small-cnn": small_cnn, "resnet9": resnet9}
 
 
-def auto_backbone(image_size: int) -> str:
-    return "small-cnn" if image_size <= 28 else "resnet9"
