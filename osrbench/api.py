@@ -216,3 +216,37 @@ class RunContext:
     @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.cuda else torch.contiguous_format
+
+
+# --------------------------------------------------------------------------- executors (osrbench sweep)
+
+
+class Executor:
+    """Runs the jobs of a sweep somewhere (local processes, a Ray cluster, a batch queue ...).
+
+    ``map(jobs, started)`` runs each ``osrbench.jobs.Job`` (one training, i.e. one record), calls
+    ``started(job)`` when it begins, and yields one ``osrbench.jobs.JobResult`` per job as each
+    finishes, in any order. A failing job becomes a result with status ``failed`` and never
+    stops the others. Jobs write their records into the shared results dir themselves
+    (``osrbench.jobs.run_job`` does all of it where the job runs). Used as a context manager.
+    """
+
+    def map(self, jobs: list[Any], started: Callable[[Any], None]) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the executor holds (workers, a cluster connection)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class ExecutorSpec:
+    name: str
+    description: str
+    config: type  # a dataclass of options (--workers, --address, --executor-set key=value)
+    create: Callable[[Any], Executor]

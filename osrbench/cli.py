@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -23,13 +24,15 @@ from osrbench.plugins import KINDS, load_plugins
 console = Console()
 
 
-def _splits(text: str) -> list[int] | None:
-    if text == "all":
-        return None
+def _ints(text: str, expected: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a split index, a comma list or 'all', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def _splits(text: str) -> list[int] | None:
+    return None if text == "all" else _ints(text, "a split index, a comma list or 'all'")
 
 
 def _add_run(sub) -> None:
@@ -45,6 +48,11 @@ def _add_run(sub) -> None:
                    help="comma-separated scorers (see `osrbench list scorers`; default osr)")
     p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_run_options(p)
+
+
+def _add_run_options(p) -> None:
+    """The options that ``run`` and ``sweep`` share: where data and records live, --set, --force."""
     p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT,
                    help=f"folder of the dataset cache and originals (default $OSRBENCH_DATA or {DEFAULT_ROOT})")
     p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
@@ -55,6 +63,50 @@ def _add_run(sub) -> None:
                         "takes several pairs and may be repeated; `osrbench list -v` shows every key")
     p.add_argument("--force", action="store_true", help="rerun splits whose record already exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+
+
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected one name or a comma list of names, got {text!r}")
+    return names
+
+
+def _seeds(text: str) -> list[int]:
+    return _ints(text, "a seed or a comma list of seeds")
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="run a grid of methods x augmentations x protocols x splits x seeds in parallel",
+                       description="Expand a grid (comma lists, or a TOML --grid file) into one job per record, "
+                                   "skip finished records, run the rest through an executor (local worker "
+                                   "processes, or Ray) with one progress bar, and end with the leaderboard of "
+                                   "the grid. A failed job is reported and does not stop the others; the exit "
+                                   "status is 1 if any failed.")
+    p.add_argument("--grid", type=Path, default=None, metavar="FILE",
+                   help="TOML grid file (keys method, augment, protocol, split, seed, scorer, set; several grids "
+                        "as [[grid]] tables) instead of the list options below")
+    p.add_argument("--method", type=_names, default=None, metavar="A,B", help="methods (default msp)")
+    p.add_argument("--augment", type=_names, default=None, metavar="none,A",
+                   help="augmentations, 'none' for a run without one (default none)")
+    p.add_argument("--protocol", type=_names, default=None, metavar="P,Q", help="protocols (default digits)")
+    p.add_argument("--scorer", type=_names, default=None, metavar="NAME[,NAME]",
+                   help="scorers every run gets (default osr)")
+    p.add_argument("--split", type=_splits, default=None, metavar="N|N,M|all", help="splits (default all)")
+    p.add_argument("--seed", type=_seeds, default=None, metavar="N|N,M", help="seeds (default 0)")
+    _add_run_options(p)
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where jobs run: local (worker processes here) or ray (a Ray cluster); "
+                        "`osrbench list executors` shows the installed ones (default local)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="jobs at a time (local default: one per visible GPU, 1 without a GPU; "
+                        "ray default: the cluster's GPUs, else CPUs)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="local executor: CPU threads per job (default: cores / workers)")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="ray executor: a running cluster's address (default: start a Ray on this machine)")
+    p.add_argument("--executor-set", dest="executor_overrides", action="extend", nargs="+", default=[],
+                   metavar="KEY=VALUE", help="any other executor option (`osrbench list executors -v`)")
 
 
 def _add_list(sub) -> None:
@@ -110,19 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     _add_leaderboard(sub)
     _add_report(sub)
+    _add_sweep(sub)
     return parser
 
 
+def _request(args, **fields):
+    from osrbench.runner import RunRequest
+
+    return RunRequest(data=DataOptions(args.data_root, args.download), device=args.device,
+                      results_dir=args.results_dir, overrides=parse_overrides(args.overrides), force=args.force,
+                      quiet=args.quiet, **fields)
+
+
 def cmd_run(args) -> int:
-    from osrbench.runner import Run, RunRequest
+    from osrbench.runner import Run
     from osrbench.summary import results_table
 
-    request = RunRequest(
-        method=args.method, protocol=args.protocol, augment=args.augment,
-        scorers=[s.strip() for s in args.scorer.split(",") if s.strip()], splits=args.split, seed=args.seed,
-        data=DataOptions(args.data_root, args.download), device=args.device, results_dir=args.results_dir,
-        overrides=parse_overrides(args.overrides), force=args.force, quiet=args.quiet,
-    )
+    request = _request(args, method=args.method, protocol=args.protocol, augment=args.augment,
+                       scorers=[s.strip() for s in args.scorer.split(",") if s.strip()], splits=args.split,
+                       seed=args.seed)
     run = Run(request)
     records = run.execute()
     console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}")))
@@ -188,7 +246,65 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report}
+GRID_OPTIONS = {"method": "methods", "augment": "augments", "protocol": "protocols", "scorer": "scorers",
+                "split": "splits", "seed": "seeds"}
+EXECUTOR_OPTIONS = ("workers", "threads", "address")
+
+
+def _grids(args) -> list:
+    from osrbench.sweep import Grid, augmentations, read_grid_file
+
+    given = {opt: getattr(args, opt) for opt in GRID_OPTIONS if getattr(args, opt) is not None}
+    if args.grid is not None:
+        if given:
+            raise OsrbenchError(f"--grid and --{next(iter(given))}: give the grid either as a file or as options")
+        return read_grid_file(args.grid)
+    if "augment" in given:
+        given["augment"] = augmentations(given["augment"])
+    return [Grid(**{GRID_OPTIONS[opt]: value for opt, value in given.items()})]
+
+
+def _executor(args, plugins):
+    from osrbench.config import build_config
+
+    spec = plugins.executors.get(args.executor)
+    options = parse_overrides(args.executor_overrides)
+    keys = {f.name for f in dataclasses.fields(spec.config)}
+    for key in EXECUTOR_OPTIONS:
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in keys:
+            raise OsrbenchError(f"--{key}: executor {spec.name!r} has no such option; its options: "
+                                f"{', '.join(sorted(keys)) or 'none'}")
+        options[key] = str(value)
+    return spec.create(build_config(spec.config, options, f"executor {spec.name!r}"))
+
+
+def cmd_sweep(args) -> int:
+    from osrbench.leaderboard import build_leaderboard, render
+    from osrbench.progress import Progress
+    from osrbench.sweep import execute, plan, summary
+
+    plugins = load_plugins()
+    work = plan(_grids(args), _request(args), plugins)
+    with _executor(args, plugins) as executor:
+        results = execute(work, executor, Progress(quiet=args.quiet))
+    failed = [r for r in results if r.status == "failed"]
+    console.print(summary(work, results))
+    for r in failed:
+        console.print(f"[red]failed:[/red] {escape(r.job.title)}: {escape(r.message)}", soft_wrap=True)
+    try:
+        board = build_leaderboard(args.results_dir, only=work.cells)
+        board["plots"] = board["plots"].iloc[:0]  # plot links belong in a written leaderboard, not the terminal
+        print(render(board, "md"))
+    except OsrbenchError as exc:
+        console.print(f"no leaderboard: {escape(str(exc))}")
+    return 1 if failed else 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report,
+            "sweep": cmd_sweep}
 
 
 def _error_line(message: str) -> None:

@@ -1,4 +1,4 @@
-"""pluggy hook specifications: the four kinds of plugin, plus optional run observers.
+"""pluggy hook specifications: the kinds of plugin, plus optional run observers.
 
 A plugin is a module (or object) named in the ``osrbench`` entry-point group that implements any
 of these hooks with ``@osrbench.hookimpl``.
@@ -10,7 +10,7 @@ from typing import Any
 
 import pluggy
 
-from osrbench.api import AugmentationSpec, MethodSpec, ProtocolSpec, ScorerSpec
+from osrbench.api import AugmentationSpec, ExecutorSpec, MethodSpec, ProtocolSpec, ScorerSpec
 
 PROJECT = "osrbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,6 +35,11 @@ def osrbench_augmentations() -> list[AugmentationSpec]:
 @hookspec
 def osrbench_scorers() -> list[ScorerSpec]:
     """Return the evaluators (trained model -> metrics) this plugin provides."""
+
+
+@hookspec
+def osrbench_executors() -> list[ExecutorSpec]:
+    """Return the executors (where the jobs of ``osrbench sweep`` run) this plugin provides."""
 
 
 @hookspec

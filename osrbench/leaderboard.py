@@ -59,9 +59,15 @@ def _cell(mean: float, std: float, n: int, runs: int) -> str:
 
 
 def build_leaderboard(results_dir: Path, protocol: str | None = None,
-                      metrics: tuple[str, ...] = HEADLINE_METRICS, strict: bool = False) -> dict:
-    """The tables of the board; ``damaged`` lists the records left out (``strict``: an error instead)."""
+                      metrics: tuple[str, ...] = HEADLINE_METRICS, strict: bool = False,
+                      only: set[tuple[str, str]] | None = None) -> dict:
+    """The tables of the board; ``damaged`` lists the records left out (``strict``: an error instead).
+
+    ``only``: just these (protocol, label) cells (the leaderboard of a sweep's grid).
+    """
     frame, damaged = records_frame(results_dir, strict)
+    if only is not None and not frame.empty:
+        frame = frame[[cell in only for cell in zip(frame["protocol"], frame["label"])]]
     if frame.empty:
         found = f" ({len(damaged)} damaged: {'; '.join(str(d) for d in damaged)})" if damaged else ""
         raise OsrbenchError(f"no usable records under {results_dir}{found}; run `osrbench run` first or pass --results-dir")

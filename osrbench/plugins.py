@@ -24,8 +24,10 @@ KINDS = {
     "methods": "osrbench_methods",
     "augmentations": "osrbench_augmentations",
     "scorers": "osrbench_scorers",
+    "executors": "osrbench_executors",
 }
-SINGULAR = {"protocols": "protocol", "methods": "method", "augmentations": "augmentation", "scorers": "scorer"}
+SINGULAR = {"protocols": "protocol", "methods": "method", "augmentations": "augmentation", "scorers": "scorer",
+            "executors": "executor"}
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Plugins:
     methods: Registry
     augmentations: Registry
     scorers: Registry
+    executors: Registry
     hook: Any
     failures: dict[str, str]
 

@@ -16,6 +16,7 @@ import torch
 from rich.markup import escape
 
 from osrbench.api import AugmentationSpec, DataOptions, OsrbenchError, RunContext
+from osrbench.claims import claim_record
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
@@ -46,6 +47,7 @@ class RunRequest:
     overrides: dict[str, str] = field(default_factory=dict)
     force: bool = False
     quiet: bool = False
+    wait_for_claims: bool = True  # False: a split claimed by another process raises ClaimHeld
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,6 +130,7 @@ class Run:
         self.device = resolve_device(request.device)
         for split in self.splits:  # names that would place a record outside the results dir fail here
             self.path(split)
+        self.trained: list[int] = []  # splits that execute() trained (the others had records)
 
     def path(self, split: int) -> Path:
         r = self.request
@@ -139,8 +142,14 @@ class Run:
         records = []
         for split in self.splits:
             path = self.path(split)
-            finished = None if self.request.force else self._finished(path, progress)
-            records.append(finished or self._run_split(split, path, progress))
+            claimed = claim_record(path, wait=self.request.wait_for_claims, log=lambda m: progress.log(escape(m)))
+            with claimed as claim:
+                # A claim we had to wait for may have ended with the record written: never train it twice.
+                record = None if self.request.force and not claim.waited else self._finished(path, progress)
+                if record is None:
+                    record = self._run_split(split, path, progress)
+                    self.trained.append(split)
+                records.append(record)
         return records
 
     def _finished(self, path: Path, progress: Progress) -> dict[str, Any] | None:

@@ -1,0 +1,94 @@
+"""The ``local`` executor: parallel worker slots on this machine, one fresh process per job.
+
+Each slot is pinned to one GPU with ``CUDA_VISIBLE_DEVICES`` (one slot per visible GPU by default),
+or, without a GPU, is a CPU slot with ``cores / workers`` threads. Every job runs in its own
+``python -m osrbench.jobs`` process: a crash (segfault, out of memory, a killed process) ends that
+job alone, and each job starts with a clean CUDA context.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from osrbench.api import Executor, OsrbenchError
+from osrbench.config import option
+from osrbench.jobs import Job, JobResult
+
+WORKER = [sys.executable, "-m", "osrbench.jobs"]  # + JOB_FILE RESULT_FILE
+
+@dataclass
+class LocalConfig:
+    workers: int | None = option(None, "jobs at a time (default: one per visible GPU; 1 on a machine without one)")
+    threads: int | None = option(None, "CPU threads per job (default: CPU cores / workers)")
+
+    def validate(self) -> None:
+        for key in ("workers", "threads"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise OsrbenchError(f"--{key} {value}: expected at least 1")
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries."""
+    if not torch.cuda.is_available():
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+class LocalExecutor(Executor):
+    def __init__(self, config: LocalConfig):
+        gpus = visible_gpus()
+        workers = config.workers or max(1, len(gpus))
+        threads = config.threads or max(1, (os.cpu_count() or 1) // workers)
+        # Slots are worker environments; with more workers than GPUs, GPUs are shared round-robin.
+        self.slots = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} if gpus else
+                      {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(threads)} for i in range(workers)]
+
+    def map(self, jobs: list[Job], started: Callable[[Job], None]) -> Iterator[JobResult]:
+        free: queue.Queue[dict[str, str]] = queue.Queue()
+        for slot in self.slots:
+            free.put(slot)
+
+        def work(job: Job) -> JobResult:
+            slot = free.get()
+            try:
+                started(job)
+                return _run_in_worker(job, slot)
+            finally:
+                free.put(slot)
+
+        pool = ThreadPoolExecutor(len(self.slots), thread_name_prefix="osrbench-local")
+        try:
+            for future in as_completed([pool.submit(work, job) for job in jobs]):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_in_worker(job: Job, env: dict[str, str]) -> JobResult:
+    with tempfile.TemporaryDirectory(prefix="osrbench-job-") as tmp:
+        job_file, result_file, output = Path(tmp, "job.pkl"), Path(tmp, "result.pkl"), Path(tmp, "output.log")
+        job_file.write_bytes(pickle.dumps(job))
+        with output.open("wb") as out:
+            proc = subprocess.run([*WORKER, str(job_file), str(result_file)],
+                                  env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT)
+        if result_file.exists():
+            return pickle.loads(result_file.read_bytes())
+        lines = output.read_text(errors="replace").strip().splitlines()
+        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
+        return JobResult(job, "failed", f"worker process {how}" + (f": {lines[-1]}" if lines else ""))

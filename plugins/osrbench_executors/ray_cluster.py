@@ -1,0 +1,84 @@
+"""The ``ray`` executor: each job is a Ray task (one GPU each on a GPU cluster, CPUs otherwise).
+
+With ``--address`` it joins a running cluster (``ray start --head`` on one node, ``ray start
+--address=HEAD:6379`` on the others); without, it starts a Ray on this machine and stops it at the
+end. Tasks run ``osrbench.jobs.run_job`` where Ray places them, so every node needs osrbench (and
+the method plugins) installed, the results dir on a shared file system at the same path, and the
+data root reachable at the same path (a shared ``--data-root``, or the same files on each node).
+Ray is an optional extra: ``pip install "osrbench[ray]"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from osrbench.api import Executor, OsrbenchError
+from osrbench.config import option
+from osrbench.jobs import Job, JobResult, run_job
+
+
+@dataclass
+class RayConfig:
+    address: str | None = option(None, "address of a running Ray cluster (e.g. HEAD:6379 or auto); "
+                                       "default: start a Ray on this machine")
+    workers: int | None = option(None, "jobs at a time (default: what the cluster's GPUs, else CPUs, allow)")
+    cpus_per_job: int = option(1, "CPUs each job asks Ray for (its torch threads on a CPU cluster)")
+
+    def validate(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise OsrbenchError(f"--workers {self.workers}: expected at least 1")
+        if self.cpus_per_job < 1:
+            raise OsrbenchError(f"cpus_per_job={self.cpus_per_job}: expected at least 1")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise OsrbenchError('--executor ray needs Ray: pip install "osrbench[ray]"') from None
+    return ray
+
+
+class RayExecutor(Executor):
+    def __init__(self, config: RayConfig):
+        self.config = config
+        self.ray = _import_ray()
+        self.started_ray = False
+
+    def _connect(self) -> None:
+        if self.ray.is_initialized():  # e.g. a test's or a notebook's Ray
+            return
+        try:
+            self.ray.init(address=self.config.address, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as exc:
+            raise OsrbenchError(f"--address {self.config.address}: cannot reach a Ray cluster ({exc}); "
+                                "start one with `ray start --head`") from None
+        self.started_ray = True
+
+    def map(self, jobs: list[Job], started: Callable[[Job], None]) -> Iterator[JobResult]:
+        self._connect()
+        ray = self.ray
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        per_job = {"num_gpus": 1 if gpus else 0, "num_cpus": self.config.cpus_per_job}
+        # max_calls=1: each job gets a fresh worker process (clean CUDA context, nothing left over).
+        task = ray.remote(max_calls=1, **per_job)(run_job)
+        capacity = gpus or max(1, int(resources.get("CPU", 1)) // self.config.cpus_per_job)
+        window = self.config.workers or capacity
+        waiting, running = list(jobs), {}
+        while waiting or running:
+            while waiting and len(running) < window:
+                job = waiting.pop(0)
+                running[task.remote(job)] = job
+                started(job)
+            (done,), _ = ray.wait(list(running), num_returns=1)
+            job = running.pop(done)
+            try:
+                yield ray.get(done)
+            except ray.exceptions.RayError as exc:  # the worker died or the task could not run
+                yield JobResult(job, "failed", f"Ray task failed: {str(exc).strip().splitlines()[-1]}")
+
+    def close(self) -> None:
+        if self.started_ray:
+            self.ray.shutdown()

@@ -1,0 +1,188 @@
+"""osrbench sweep: grids, executors (local workers, a local Ray), failures, concurrent processes on one dir."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from osrbench.api import OsrbenchError
+from osrbench.cli import main
+from osrbench.sweep import read_grid_file
+
+TINY = ["--set", "epochs=1"]
+GRID = ["--method", "msp,mls", "--split", "0,1"]
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def metrics_by_record(results: Path) -> dict[str, dict]:
+    return {str(p.relative_to(results)): json.loads(p.read_text())["metrics"]
+            for p in sorted(results.rglob("split*-seed*.json"))}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def sequential(data_root, tmp_path_factory):
+    """The reference: the grid's four records from plain sequential `osrbench run`s on one thread."""
+    results = tmp_path_factory.mktemp("sequential")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for method in ("msp", "mls"):
+            assert main(["run", "--method", method, "--split", "0,1", "--results-dir", str(results),
+                         "--data-root", str(data_root), "--quiet", *TINY]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    metrics = metrics_by_record(results)
+    assert len(metrics) == 4
+    return metrics
+
+
+@pytest.mark.slow
+def test_local_sweep_with_two_workers_gives_the_records_of_sequential_runs(sequential, data_root, tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "sweep", *GRID, "--workers", 2, "--threads", 1, "--results-dir", res,
+                        "--data-root", data_root, "--quiet", *TINY)
+    assert code == 0, out
+    assert "4 records: 4 trained, 0 already finished, 0 failed" in out
+    assert metrics_by_record(res) == sequential
+    assert "osr.auroc" in out and "msp@" in out and "mls@" in out  # ends with the grid's leaderboard
+    assert not list(res.rglob("*.claim"))
+    code, out = run_cli(capsys, "sweep", *GRID, "--workers", 2, "--results-dir", res, "--data-root", data_root,
+                        "--quiet", *TINY)
+    assert code == 0 and "0 trained, 4 already finished" in out
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason='install the ray extra: pip install -e ".[ray]"')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_sweep_on_a_local_cluster_gives_the_records_of_sequential_runs(local_ray, sequential, data_root,
+                                                                          tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "sweep", *GRID, "--executor", "ray", "--results-dir", res, "--data-root", data_root,
+                        "--quiet", *TINY)
+    assert code == 0, out
+    assert "4 trained" in out and metrics_by_record(res) == sequential
+
+
+@pytest.mark.slow
+def test_a_failing_job_is_reported_and_does_not_stop_the_others(data_root, tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[[grid]]\nmethod = "msp"\nsplit = [0]\nset = {epochs = 1}\n\n'
+                    '[[grid]]\nmethod = "msp"\nsplit = [1]\nset = {epochs = 1, lr = 1e30}\n')
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "sweep", "--grid", grid, "--workers", 2, "--results-dir", res,
+                        "--data-root", data_root, "--quiet")
+    assert code == 1
+    assert "1 trained, 0 already finished, 1 failed" in out
+    assert re.search(r"failed: msp@\w+ on digits split 1 seed 0: .+ \(traceback: ", out)
+    [record] = res.rglob("split*-seed*.json")
+    assert record.name == "split0-seed0.json"
+    [log] = res.rglob("*.error.log")
+    assert "Traceback" in log.read_text() and str(log) in out
+
+
+def test_a_worker_that_dies_is_one_failed_job_with_its_signal(tmp_path, capsys, monkeypatch):
+    from osrbench_executors import local
+
+    monkeypatch.setattr(local, "WORKER", [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), 9)"])
+    code, out = run_cli(capsys, "sweep", "--split", "0,1", "--workers", 2, "--results-dir", tmp_path / "res",
+                        "--data-root", tmp_path, "--quiet", *TINY)
+    assert code == 1 and "2 failed" in out
+    assert out.count("worker process was killed by signal 9") == 2
+
+
+def _together(*commands: list) -> list[str]:
+    procs = [subprocess.Popen([sys.executable, "-m", "osrbench.cli", *map(str, c)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for c in commands]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), outputs
+    return outputs
+
+
+def _intact_records(res: Path) -> list[Path]:
+    paths = sorted(res.rglob("split*-seed*.json"))
+    for path in paths:
+        assert json.loads(path.read_text())["metrics"]["osr"]["auroc"] >= 0
+    assert not list(res.rglob("*.claim"))
+    return paths
+
+
+@pytest.mark.slow
+def test_two_identical_runs_started_together_train_each_split_once(data_root, tmp_path):
+    res = tmp_path / "res"
+    command = ["run", "--split", "0,1", "--results-dir", res, "--data-root", data_root, *TINY]
+    outputs = _together(command, command)
+    assert [p.name for p in _intact_records(res)] == ["split0-seed0.json", "split1-seed0.json"]
+    skipped = sum(out.count("record exists") for out in outputs)
+    assert skipped == 2  # each split trained by one process and taken from its record by the other
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_train_each_record_once(data_root, tmp_path):
+    res = tmp_path / "res"
+    command = ["sweep", "--split", "0,1", "--workers", 1, "--results-dir", res, "--data-root", data_root,
+               "--quiet", *TINY]
+    outputs = _together(command, command)
+    assert len(_intact_records(res)) == 2
+    trained = [int(re.search(r"(\d+) trained", out).group(1)) for out in outputs]
+    assert sum(trained) == 2, outputs
+
+
+@pytest.mark.parametrize("text, message", [
+    ('method = ["msp"]\nepochs = 3\n', "unknown key 'epochs'"),
+    ('seed = [0, 0]\n', "lists a value twice"),
+    ('split = -1\n', "split must be an integer >= 0"),
+    ('method = []\n', "method must be a name or a non-empty list"),
+    ('set = ["epochs=1"]\n', "set must be a table"),
+    ('method = "msp"\n[[grid]]\nmethod = "mls"\n', "inside the [[grid]] tables"),
+    ('method = [msp\n', "not a readable TOML file"),
+])
+def test_bad_grid_files_are_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    with pytest.raises(OsrbenchError, match=re.escape(message)):
+        read_grid_file(path)
+
+
+def test_grid_file_expands_like_the_command_line(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('[[grid]]\nmethod = ["msp", "mls"]\naugment = ["none", "mixup"]\nseed = [0, 1]\n'
+                    'set = {epochs = 2, "mixup.alpha" = 0.4}\n\n[[grid]]\nprotocol = "mnist"\nsplit = "all"\n')
+    first, second = read_grid_file(path)
+    assert first.methods == ["msp", "mls"] and first.augments == [None, "mixup"] and first.seeds == [0, 1]
+    assert first.overrides == {"epochs": "2", "mixup.alpha": "0.4"}
+    assert second.protocols == ["mnist"] and second.splits is None and second.methods == ["msp"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "msp,nope"], "unknown method 'nope'"),
+    (["--grid", "g.toml", "--method", "msp"], "--grid and --method"),
+    (["--executor", "slurm"], "unknown executor 'slurm'"),
+    (["--address", "head:6379"], "--address: executor 'local' has no such option"),
+    (["--workers", "0"], "--workers 0: expected at least 1"),
+    (["--method", "msp", "--set", "epochs=x"], "expected an int"),
+])
+def test_bad_sweep_input_is_one_clear_line_before_anything_runs(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, out = run_cli(capsys, "sweep", *args, "--results-dir", tmp_path / "res", "--data-root", tmp_path)
+    assert code == 2 and message in out and "Traceback" not in out
+    assert not (tmp_path / "res").exists()
