@@ -28,7 +28,7 @@ class Recipe:
 RECIPES: dict[int, Recipe] = {
     16: Recipe("small-cnn", 80, 1.0, 1, "pad", 1, 1.0, 0, 0.0, 0),  # digits, 8 px: seconds on a CPU
     28: Recipe("resnet9", 30, 1.0, 1, "pad", 3, 1.0, 0, 0.05, 1),  # MNIST
-    32: Recipe("resnet9", 120, 1.0, 1, "pad", 4, 1.0, 16, 0.05, 2),  # CIFAR, SVHN
+    32: Recipe("resnet9", 80, 1.0, 1, "pad", 4, 1.0, 16, 0.0, 2),  # CIFAR, SVHN
     64: Recipe("resnet9", 150, 1.0, 2, "pad", 8, 1.0, 32, 0.05, 4),  # TinyImageNet
 }
 
