@@ -1,4 +1,4 @@
-"""The ``osrbench`` command line: run, list, leaderboard, report."""
+"""The ``osrbench`` command line: run, list, leaderboard, compare, report."""
 
 from __future__ import annotations
 
@@ -132,6 +132,22 @@ def _add_leaderboard(sub) -> None:
                    help="fail on a damaged record instead of leaving it out with a warning")
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="compare two leaderboard rows run by run (paired statistics)",
+                       description="Pair the runs of rows A and B (e.g. mls and msp) on one protocol by data copy, "
+                                   "split and seed, and report for each metric the mean difference A − B, its 95%% "
+                                   "Student t confidence interval, a paired t-test and a Wilcoxon signed-rank test. "
+                                   "Paired and unpaired runs are listed.")
+    p.add_argument("a", metavar="A", help="a leaderboard row (the method column of `osrbench leaderboard`)")
+    p.add_argument("b", metavar="B", help="the row to compare with")
+    p.add_argument("--protocol", default=None, help="the protocol (default: the one protocol both rows have)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
+    p.add_argument("--metric", action="append", default=None, metavar="SCORER.KEY",
+                   help="metrics to compare (repeatable; default osr.auroc, osr.oscr, osr.macro_f1, osr.accuracy)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a damaged record instead of leaving it out")
+
+
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="print one run's metrics and list its plots",
                        description="Print every metric of one run (all scorers) and list the PNG plots in its folder.")
@@ -161,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_list(sub)
     _add_leaderboard(sub)
+    _add_compare(sub)
     _add_report(sub)
     _add_sweep(sub)
     return parser
@@ -239,6 +256,18 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from osrbench.compare import compare, comparison_table, pairing_lines
+    from osrbench.leaderboard import HEADLINE_METRICS
+
+    metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
+    result = compare(args.results_dir, args.a, args.b, args.protocol, metrics, args.strict)
+    for line in pairing_lines(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(comparison_table(result))
+    return 0
+
+
 def cmd_report(args) -> int:
     from osrbench.report import report
 
@@ -303,8 +332,8 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report,
-            "sweep": cmd_sweep}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
+            "report": cmd_report, "sweep": cmd_sweep}
 
 
 def _error_line(message: str) -> None:

@@ -1,10 +1,11 @@
 """The leaderboard: a pure function of the stored records (pandas).
 
 Rows are run families (method, + augmentation, + a hash of non-default options), columns are
-protocols, cells are mean ± std over splits of one metric. A second table gives, per row and
+protocols, cells are the mean of one metric over runs (splits × seeds) with its 95% confidence
+interval and the number of runs n (``osrbench.stats``). A second table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
 different copies of a dataset (different fingerprints) are never averaged together. Each cell counts
-its own runs: where a metric is missing from some runs, the cell says ``(n=...)``.
+its own runs: where a metric is missing from some runs, that cell has a smaller n.
 
 Records are read by ``osrbench.records.scan_records``: damaged ones are reported, never silently used.
 """
@@ -20,11 +21,13 @@ import pandas as pd
 
 from osrbench.api import OsrbenchError
 from osrbench.records import DamagedRecord, scan_records
+from osrbench.stats import METHOD_NOTE, format_estimate, mean_ci
 from osrbench.summary import scalar_metrics
 
 
 def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame, list[DamagedRecord]]:
-    """One row per usable record, and the damaged records (an error with ``strict``)."""
+    """The tidy frame of runs: one row per run of a leaderboard row (``row``) on (protocol, split, seed), its
+    scalar metrics (``scorer.key`` columns), cost and plots; and the damaged records (an error with ``strict``)."""
     scan = scan_records(results_dir)
     if strict and scan.damaged:
         raise OsrbenchError(f"{len(scan.damaged)} damaged record(s) (--strict): "
@@ -33,7 +36,7 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
     for path, r in scan.records:
         cost = r["cost"]
         rows.append({
-            "label": r["label"], "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
+            "row": r["label"], "label": r["label"], "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
             "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
             "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
             "epochs": cost.get("epochs"), **scalar_metrics(r),
@@ -44,18 +47,12 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """The label, plus the data fingerprint where one label has results on several copies of a dataset."""
-    copies = frame.groupby(["label", "protocol"])["fingerprint"].transform("nunique")
-    return frame["label"].where(copies == 1, frame["label"] + " [data " + frame["fingerprint"].str[:8] + "]")
+    """The row name, plus the data fingerprint where one row has results on several copies of a dataset."""
+    copies = frame.groupby(["row", "protocol"])["fingerprint"].transform("nunique")
+    return frame["row"].where(copies == 1, frame["row"] + " [data " + frame["fingerprint"].str[:8] + "]")
 
 
 HEADLINE_METRICS = ("osr.auroc", "osr.oscr", "osr.macro_f1", "osr.accuracy")
-
-
-def _cell(mean: float, std: float, n: int, runs: int) -> str:
-    if pd.isna(mean):
-        return "-"
-    return f"{mean:.4f} ± {std:.4f}" + (f" (n={n})" if n != runs else "")
 
 
 def build_leaderboard(results_dir: Path, protocol: str | None = None,
@@ -88,12 +85,14 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
         parameters=("parameters", "median"), epochs=("epochs", "first"),
     )
     wide = {}
-    runs = groups.size()
     for metric in metrics:
-        mean, std, n = groups[metric].mean(), groups[metric].std().fillna(0.0), groups[metric].count()
-        stats[f"{metric}_mean"], stats[f"{metric}_std"], stats[f"{metric}_n"] = mean, std, n
-        cells = pd.Series([_cell(*values) for values in zip(mean, std, n, runs)], index=mean.index)
-        table = cells.unstack("protocol").fillna("-")
+        estimates = groups[metric].agg(mean_ci)
+        stats[f"{metric}_mean"] = estimates.map(lambda e: e.mean)
+        stats[f"{metric}_std"] = groups[metric].std().fillna(0.0)
+        stats[f"{metric}_n"] = estimates.map(lambda e: e.n)
+        stats[f"{metric}_ci_low"] = estimates.map(lambda e: e.low)
+        stats[f"{metric}_ci_high"] = estimates.map(lambda e: e.high)
+        table = estimates.map(format_estimate).unstack("protocol").fillna("-")
         table.columns.name, table.index.name = None, "method"
         wide[metric] = table.reset_index()
     stats = stats.reset_index().rename(columns={"row": "method"}).sort_values(["protocol", "method"])
@@ -129,11 +128,11 @@ def render(board: dict, fmt: str, link_base: Path | None = None) -> str:
     if fmt == "csv":
         return board["long"].to_csv(index=False, float_format="%.6g")
     if fmt == "html":
-        parts = [f"<h2>{html.escape(m)} (mean ± std over splits)</h2>\n" + t.to_html(index=False)
+        parts = [f"<h2>{html.escape(m)} (mean ± 95% CI)</h2>\n" + t.to_html(index=False)
                  for m, t in board["wide"].items()]
         return "\n".join(parts) + "\n<h2>Data and cost</h2>\n" + board["cost"].to_html(index=False)
-    parts = [f"### {md_text(m)} (mean ± std over splits)\n\n" + _md_table(t) for m, t in board["wide"].items()]
-    text = ("\n\n".join(parts) + "\n\n### Data and cost (train seconds summed over splits)\n\n"
+    parts = [f"### {md_text(m)} (mean ± 95% CI)\n\n" + _md_table(t) for m, t in board["wide"].items()]
+    text = ("\n\n".join(parts) + f"\n\nCells: {METHOD_NOTE}.\n\n### Data and cost (train seconds summed over splits)\n\n"
             + _md_table(board["cost"]) + "\n")
     if not board["plots"].empty:
         text += "\n### Plots\n\n" + _plot_links(board, Path(link_base or Path.cwd()).resolve()) + "\n"
