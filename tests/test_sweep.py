@@ -179,6 +179,7 @@ def test_grid_file_expands_like_the_command_line(tmp_path):
     (["--executor", "slurm"], "unknown executor 'slurm'"),
     (["--address", "head:6379"], "--address: executor 'local' has no such option"),
     (["--workers", "0"], "--workers 0: expected at least 1"),
+    (["--executor", "ray", "--executor-set", "gpus_per_job=0"], "gpus_per_job=0.0: expected a share of one GPU"),
     (["--method", "msp", "--set", "epochs=x"], "expected an int"),
 ])
 def test_bad_sweep_input_is_one_clear_line_before_anything_runs(tmp_path, capsys, monkeypatch, args, message):

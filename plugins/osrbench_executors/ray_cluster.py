@@ -24,12 +24,17 @@ class RayConfig:
                                        "default: start a Ray on this machine")
     workers: int | None = option(None, "jobs at a time (default: what the cluster's GPUs, else CPUs, allow)")
     cpus_per_job: int = option(1, "CPUs each job asks Ray for (its torch threads on a CPU cluster)")
+    gpus_per_job: float = option(1.0, "GPUs each job asks Ray for on a GPU cluster (0.5 packs two jobs on a GPU)")
 
     def validate(self) -> None:
         if self.workers is not None and self.workers < 1:
             raise OsrbenchError(f"--workers {self.workers}: expected at least 1")
         if self.cpus_per_job < 1:
             raise OsrbenchError(f"cpus_per_job={self.cpus_per_job}: expected at least 1")
+        share = self.gpus_per_job
+        if not (0 < share <= 1 or (share > 1 and share == int(share))):
+            raise OsrbenchError(f"gpus_per_job={self.gpus_per_job}: expected a share of one GPU (0 < x <= 1) "
+                                "or a whole number of GPUs")
 
 
 def _import_ray() -> Any:
@@ -60,12 +65,12 @@ class RayExecutor(Executor):
         self._connect()
         ray = self.ray
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
-        per_job = {"num_gpus": 1 if gpus else 0, "num_cpus": self.config.cpus_per_job}
+        gpus, cpus = resources.get("GPU", 0), resources.get("CPU", 1)
+        per_job = {"num_gpus": self.config.gpus_per_job if gpus else 0, "num_cpus": self.config.cpus_per_job}
         # max_calls=1: each job gets a fresh worker process (clean CUDA context, nothing left over).
         task = ray.remote(max_calls=1, **per_job)(run_job)
-        capacity = gpus or max(1, int(resources.get("CPU", 1)) // self.config.cpus_per_job)
-        window = self.config.workers or capacity
+        capacity = int(gpus // self.config.gpus_per_job if gpus else cpus // self.config.cpus_per_job)
+        window = self.config.workers or max(1, capacity)
         waiting, running = list(jobs), {}
         while waiting or running:
             while waiting and len(running) < window:
