@@ -1,4 +1,4 @@
-"""The ``osrbench`` command line: run, list, leaderboard, compare, report."""
+"""The ``osrbench`` command line: run, list, leaderboard, compare, reproduce, report, sweep."""
 
 from __future__ import annotations
 
@@ -116,36 +116,59 @@ def _add_list(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="also show each plugin's options (--set keys)")
 
 
+def _add_record_options(p, protocol_help: str, metric_help: str) -> None:
+    """The options that ``leaderboard`` and ``compare`` share: which records, protocol and metrics."""
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
+    p.add_argument("--protocol", default=None, help=protocol_help)
+    p.add_argument("--metric", action="append", default=None, metavar="SCORER.KEY",
+                   help=f"{metric_help} (repeatable; default osr.auroc, osr.oscr, osr.macro_f1, osr.accuracy)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a damaged record instead of leaving it out with a warning")
+
+
 def _add_leaderboard(sub) -> None:
     p = sub.add_parser("leaderboard", help="build the leaderboard table from stored records",
                        description="Build a table from the records alone: rows = method (+augmentation), "
-                                   "columns = protocols, cells = mean ± std over splits, plus cost columns.")
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
-    p.add_argument("--protocol", default=None, help="only this protocol")
-    p.add_argument("--metric", action="append", default=None, metavar="SCORER.KEY",
-                   help="metric tables to show (repeatable; default osr.auroc, osr.oscr, osr.macro_f1, osr.accuracy)")
-    p.add_argument("--format", choices=["md", "csv", "html"], default="md", help="output format (default md)")
+                                   "columns = protocols, cells = mean ± 95% Student t confidence interval over runs "
+                                   "(splits × seeds) with the number of runs n, plus cost columns.")
+    _add_record_options(p, "only this protocol", "metric tables to show")
+    p.add_argument("--format", choices=["md", "csv", "html"], default="md",
+                   help="output format (default md; html: one self-contained page with plots)")
     p.add_argument("--output", type=Path, default=None, help="write to this file instead of printing")
     p.add_argument("--write-tables", type=Path, default=None, metavar="DIR",
-                   help="write DIR/leaderboard.md and DIR/leaderboard.csv (how leaderboards/ is regenerated)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail on a damaged record instead of leaving it out with a warning")
+                   help="write DIR/leaderboard.md, DIR/leaderboard.csv and DIR/leaderboard.html "
+                        "(how leaderboards/ is regenerated)")
 
 
 def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="compare two leaderboard rows run by run (paired statistics)",
                        description="Pair the runs of rows A and B (e.g. mls and msp) on one protocol by data copy, "
-                                   "split and seed, and report for each metric the mean difference A − B, its 95%% "
+                                   "split and seed, and report for each metric the mean difference A − B, its 95% "
                                    "Student t confidence interval, a paired t-test and a Wilcoxon signed-rank test. "
                                    "Paired and unpaired runs are listed.")
     p.add_argument("a", metavar="A", help="a leaderboard row (the method column of `osrbench leaderboard`)")
     p.add_argument("b", metavar="B", help="the row to compare with")
-    p.add_argument("--protocol", default=None, help="the protocol (default: the one protocol both rows have)")
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="records to read (default ./results)")
-    p.add_argument("--metric", action="append", default=None, metavar="SCORER.KEY",
-                   help="metrics to compare (repeatable; default osr.auroc, osr.oscr, osr.macro_f1, osr.accuracy)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail on a damaged record instead of leaving it out")
+    _add_record_options(p, "the protocol (default: the one protocol both rows have)", "metrics to compare")
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="rerun a record's experiment and compare its metrics with the record's",
+                       description="Rerun the method, augmentation, scorers, protocol, split, seed and full stored "
+                                   "config of RECORD into a scratch results dir, print every metric of the record "
+                                   "and of the rerun side by side with the difference, and exit with status 1 if any "
+                                   "differs by more than --tol (or the rerun read a different copy of the data).")
+    p.add_argument("record", type=Path, metavar="RECORD", help="a record (results/PROTOCOL/LABEL/splitN-seedS.json)")
+    p.add_argument("--tol", type=float, default=0.0,
+                   help="largest allowed |rerun − record| of a metric (default 0: exact, which CPU runs achieve; "
+                        "GPU training is not bitwise deterministic, so pass e.g. --tol 0.01 there)")
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="where the rerun's record goes (default: a new temporary folder, printed)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT,
+                   help=f"folder of the dataset cache and originals (default $OSRBENCH_DATA or {DEFAULT_ROOT})")
+    p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:N or auto (default: the kind of device the record was made on)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
 
 def _add_report(sub) -> None:
@@ -178,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     _add_leaderboard(sub)
     _add_compare(sub)
+    _add_reproduce(sub)
     _add_report(sub)
     _add_sweep(sub)
     return parser
@@ -268,6 +292,24 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from osrbench.reproduce import provenance_lines, reproduce, reproduction_table
+
+    results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="osrbench-reproduce-"))
+    result = reproduce(args.record, results_dir, DataOptions(args.data_root, args.download), args.device, args.tol,
+                       args.quiet)
+    console.print(reproduction_table(result))
+    for line in [*provenance_lines(result), f"rerun record: {results_dir}"]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if result.failures or not result.same_data:
+        why = [f"{len(result.failures)} metric(s) differ by more than {args.tol:g}"] if result.failures else []
+        why += [] if result.same_data else ["the data copy differs"]
+        console.print(f"[red]not reproduced:[/red] {'; '.join(why)}", highlight=False)
+        return 1
+    console.print(f"reproduced: all {len(result.rows)} metrics within {args.tol:g}", highlight=False)
+    return 0
+
+
 def cmd_report(args) -> int:
     from osrbench.report import report
 
@@ -333,7 +375,7 @@ def cmd_sweep(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
-            "report": cmd_report, "sweep": cmd_sweep}
+            "reproduce": cmd_reproduce, "report": cmd_report, "sweep": cmd_sweep}
 
 
 def _error_line(message: str) -> None:

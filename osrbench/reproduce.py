@@ -1,0 +1,132 @@
+"""``osrbench reproduce RECORD``: run a record's experiment again and compare the metrics.
+
+The rerun uses the record's method, augmentation, scorers, protocol, split, seed and its full stored
+configuration (every option, not only the non-default ones, so changed defaults do not change the
+rerun), writing into a scratch results dir. Each scalar metric is compared with the record's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from osrbench.api import DataOptions, OsrbenchError
+from osrbench.config import config_dict
+from osrbench.records import read_record
+from osrbench.runner import Run, RunRequest
+from osrbench.summary import scalar_metrics
+
+
+def _as_text(value: Any) -> str:
+    """A config value as ``--set`` text that ``osrbench.config`` converts back to the same value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_as_text(v) for v in value)
+    return str(value)
+
+
+def config_overrides(config: dict[str, Any], augmentation: str | None) -> dict[str, str]:
+    """``--set`` pairs that rebuild a record's stored config: method keys bare, the others ``NAME.key``."""
+    owned = dict(config.get("scorers") or {})
+    if augmentation:
+        owned[augmentation] = config.get("augmentation") or {}
+    pairs = {key: _as_text(value) for key, value in config["method"].items()}
+    return pairs | {f"{owner}.{key}": _as_text(value) for owner, values in owned.items() for key, value in values.items()}
+
+
+def _check_same_config(run: Run, stored: dict[str, Any]) -> None:
+    rebuilt = {"method": config_dict(run.method_config),
+               "augmentation": config_dict(run.aug_config) if run.aug_config else None,
+               "scorers": {k: config_dict(v) for k, v in run.scorer_configs.items()}}
+    for part in ("method", "augmentation", "scorers"):
+        if rebuilt[part] != stored.get(part):
+            raise OsrbenchError(f"the record's {part} config cannot be rebuilt exactly here (stored {stored.get(part)}, "
+                                f"rebuilt {rebuilt[part]}); was it made by another osrbench version?")
+
+
+def rerun_request(record: dict[str, Any], results_dir: Path, data: DataOptions, device: str,
+                  quiet: bool) -> RunRequest:
+    """The request that repeats ``record``'s run into ``results_dir``."""
+    augmentation = record.get("augmentation")
+    return RunRequest(method=record["method"], protocol=record["protocol"], augment=augmentation,
+                      scorers=list(record["config"].get("scorers") or record["metrics"]), splits=[record["split"]],
+                      seed=record["seed"], data=data, device=device, results_dir=results_dir,
+                      overrides=config_overrides(record["config"], augmentation),
+                      force=True, quiet=quiet)
+
+
+@dataclass
+class Reproduction:
+    record: dict[str, Any]
+    rerun: dict[str, Any]
+    rows: list[tuple[str, float | None, float | None]]  # metric, recorded, rerun
+    tol: float
+
+    @staticmethod
+    def differs(recorded: float | None, rerun: float | None, tol: float) -> bool:
+        if recorded is None or rerun is None:
+            return True
+        if math.isnan(recorded) or math.isnan(rerun):
+            return not (math.isnan(recorded) and math.isnan(rerun))
+        return abs(rerun - recorded) > tol
+
+    @property
+    def failures(self) -> list[str]:
+        return [metric for metric, a, b in self.rows if self.differs(a, b, self.tol)]
+
+    @property
+    def same_data(self) -> bool:
+        return self.record["data_fingerprint"] == self.rerun["data_fingerprint"]
+
+
+def reproduce(path: Path, results_dir: Path, data: DataOptions, device: str | None = None, tol: float = 0.0,
+              quiet: bool = False) -> Reproduction:
+    """Rerun the record at ``path`` into ``results_dir`` and pair its scalar metrics with the rerun's."""
+    if not math.isfinite(tol) or tol < 0:
+        raise OsrbenchError(f"--tol {tol}: expected a finite number ≥ 0")
+    record = read_record(path)
+    request = rerun_request(record, results_dir, data, device or record["cost"].get("device_type", "cpu"), quiet)
+    run = Run(request)
+    _check_same_config(run, record["config"])
+    rerun = run.execute()[0]
+    recorded, again = scalar_metrics(record), scalar_metrics(rerun)
+    rows = [(m, recorded.get(m), again.get(m)) for m in dict.fromkeys([*recorded, *again])]
+    return Reproduction(record, rerun, rows, tol)
+
+
+def _number(value: float | None) -> str:
+    return "missing" if value is None else f"{value:.6g}"
+
+
+def reproduction_table(r: Reproduction) -> Table:
+    title = (f"{r.record['label']} on {r.record['protocol']} split {r.record['split']} seed {r.record['seed']}: "
+             f"record vs rerun (tolerance {r.tol:g})")
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("metric", "record", "rerun", "rerun − record", ""):
+        table.add_column(name, justify="left" if name == "metric" else "right", no_wrap=True)
+    for metric, a, b in r.rows:
+        difference = "-" if a is None or b is None else f"{b - a:+.3g}"
+        verdict = "[red]DIFFERS[/red]" if r.differs(a, b, r.tol) else "ok"
+        table.add_row(escape(metric), _number(a), _number(b), difference, verdict)
+    return table
+
+
+def provenance_lines(r: Reproduction) -> list[str]:
+    """Where the record and the rerun came from: device, data copy, versions (plain text)."""
+    lines = []
+    for who, rec in (("record", r.record), ("rerun", r.rerun)):
+        v = rec.get("versions") or {}
+        lines.append(f"{who}: {rec['cost']['device']}, data {rec['data_fingerprint']}, osrbench {v.get('osrbench')}, "
+                     f"torch {v.get('torch')}, git {v.get('git_revision')}, train {rec['cost']['train_seconds']:.1f} s")
+    if not r.same_data:
+        lines.append("the rerun read a different copy of the data (fingerprints differ): metrics are not comparable")
+    return lines

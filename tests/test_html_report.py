@@ -1,0 +1,143 @@
+"""The HTML leaderboard: one self-contained page, escaped names, and what a real browser renders."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from osrbench.cli import main
+from osrbench.html_report import embeddable_png, pareto_front, render_html
+from osrbench.leaderboard import build_leaderboard
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "leaderboards" / "records"
+PAYLOAD = "<script>alert(1)</script>"
+PWN_LABEL = "x<img src=y onerror=document.body.setAttribute('data-pwned','1')>"
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    target = tmp_path / "results"
+    shutil.copytree(COMMITTED, target)
+    return target
+
+
+def hostile_copy(results: Path) -> None:
+    """Two runs of mls under a label with an HTML payload, its method, device and split family a script tag."""
+    for split in range(2):
+        record = json.loads((results / "cifar10" / "mls" / f"split{split}-seed0.json").read_text())
+        record.update(label=PWN_LABEL, name=PAYLOAD, method=PAYLOAD, split_family=PAYLOAD)
+        record["cost"]["device"] = PAYLOAD
+        target = results / "cifar10" / PWN_LABEL / f"split{split}-seed0.json"
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(json.dumps(record))
+        shutil.copytree(results / "cifar10" / "mls" / f"split{split}-seed0", target.with_suffix(""))
+
+
+def test_pareto_front_by_hand():
+    import pandas as pd
+    seconds = pd.Series([10.0, 20.0, 30.0, 5.0, 40.0, 20.0])
+    score = pd.Series([0.80, 0.90, 0.85, 0.70, 0.95, 0.88])
+    assert pareto_front(seconds, score).tolist() == [True, True, False, True, True, False]
+
+
+def test_the_page_is_self_contained_with_tables_costs_data_and_every_plot(results):
+    page = render_html(build_leaderboard(results))
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)  # nothing loaded from elsewhere
+    assert page.count('class="scatter"') == 1 and page.count("<figure>") == 20  # 2 rows × 5 splits × 2 plots
+    assert "5668297bd14d3177" in page and "arpl-vaze" in page and "NVIDIA H100 80GB HBM3" in page
+    for header in ("epochs", "parameters", "train_seconds", "device"):
+        assert f">{header}</th>" in page
+    assert "Student t" in page and 'id="table-osr.auroc"' in page
+
+
+def test_plot_names_from_records_cannot_embed_other_files(tmp_path):
+    run = tmp_path / "cifar10" / "mls" / "split0-seed0"
+    run.mkdir(parents=True)
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG\r\n\x1a\nsecret")
+    (run / "fake.png").write_text("not a png")
+    (run / "link.png").symlink_to(tmp_path / "secret.png")
+    (run / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\nplot")
+    assert embeddable_png(run / "ok.png") == b"\x89PNG\r\n\x1a\nplot"
+    for bad in (run / "../../../secret.png", run / "fake.png", run / "link.png", run / "missing.png"):
+        assert embeddable_png(bad) is None
+
+
+def test_format_html_and_write_tables(results, capsys, tmp_path):
+    hostile_copy(results)
+    assert main(["leaderboard", "--results-dir", str(results), "--format", "html", "--output", str(tmp_path / "p.html")]) == 0
+    page = (tmp_path / "p.html").read_text()
+    assert PAYLOAD not in page and html_escaped(PAYLOAD) in page and "<img src=y" not in page
+    assert main(["leaderboard", "--results-dir", str(results), "--write-tables", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["leaderboard.csv", "leaderboard.html", "leaderboard.md"]
+
+
+def html_escaped(text: str) -> str:
+    import html
+    return html.escape(text)
+
+
+# --------------------------------------------------------------------------- a real browser
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    found = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    if found is None:
+        reason = "chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("OSRBENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"OSRBENCH_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    return found
+
+
+def rendered_dom(browser: str, page: Path, profile: Path, fragment: str = "") -> str:
+    """The DOM after the page's scripts ran, from headless chromium (no network, throwaway profile)."""
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--dump-dom", page.as_uri() + fragment]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "</html>" in done.stdout, done.stderr[-2000:]
+    return done.stdout
+
+
+def script_ran_cleanly(dom: str) -> bool:
+    """The page's script marked the root element when done, and the error hook marked no error."""
+    root = re.search(r"<html([^>]*)>", dom).group(1)
+    return 'data-osrbench-script="ran"' in root and "data-script-error" not in root
+
+
+def table_rows(dom: str, table: str) -> list[str]:
+    body = re.search(rf'<table[^>]*id="{re.escape(table)}".*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
+    return [re.sub(r"<.*?>", "", row.split("</td>")[0]) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_the_page_of_the_committed_records_renders_in_chromium_and_sorts(browser, tmp_path):
+    assert main(["leaderboard", "--results-dir", str(COMMITTED), "--write-tables", str(tmp_path / "board")]) == 0
+    page = tmp_path / "board" / "leaderboard.html"
+    dom = rendered_dom(browser, page, tmp_path / "profile")
+    assert script_ran_cleanly(dom)
+    assert table_rows(dom, "table-osr.auroc") == ["mls", "msp"]
+    assert table_rows(dom, "table-cost") == ["mls", "msp"]
+    assert dom.count("<img") == 21
+    ascending = rendered_dom(browser, page, tmp_path / "profile", "#sort=table-osr.auroc:1:asc")
+    assert table_rows(ascending, "table-osr.auroc") == ["msp", "mls"]  # msp has the lower AUROC
+    assert 'aria-sort="ascending"' in ascending and script_ran_cleanly(ascending)
+
+
+def test_a_script_in_a_name_is_shown_as_text_in_chromium(browser, results, tmp_path):
+    hostile_copy(results)
+    page = tmp_path / "page.html"
+    page.write_text(render_html(build_leaderboard(results)))
+    dom = rendered_dom(browser, page, tmp_path / "profile")
+    assert script_ran_cleanly(dom)
+    assert 'data-pwned="1"' not in dom  # the label's onerror handler never ran
+    assert dom.count("<script>") == 2  # the page's own two scripts, no third from a record
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
+    assert table_rows(dom, "table-osr.auroc") == ["mls", "msp", PWN_LABEL.replace("<", "&lt;").replace(">", "&gt;")]

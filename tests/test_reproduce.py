@@ -1,0 +1,75 @@
+"""`osrbench reproduce`: a digits record rerun from its stored config gives the same metrics on the CPU."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from osrbench.cli import main
+from osrbench.reproduce import config_overrides
+
+FAST = ["--split", "0", "--set", "epochs=1", "--quiet"]
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture(scope="module")
+def digits_record(tmp_path_factory) -> Path:
+    """One 1-epoch digits run with a non-default scorer option (kept for every test of the module)."""
+    root = tmp_path_factory.mktemp("reproduce")
+    assert main(["run", *FAST, "--set", "osr.tpr=0.9", "--results-dir", str(root / "results"),
+                 "--data-root", str(root / "data")]) == 0
+    return next((root / "results").rglob("split0-seed0.json"))
+
+
+@pytest.mark.slow
+def test_a_digits_record_reproduces_exactly_on_the_cpu(digits_record, tmp_path, capsys):
+    scratch = tmp_path / "scratch"
+    code, out = run_cli(capsys, "reproduce", str(digits_record), "--results-dir", str(scratch),
+                        "--data-root", str(digits_record.parents[3] / "data"))
+    assert code == 0, out
+    assert "DIFFERS" not in out and "osr.auroc" in out and "tolerance 0" in out
+    rerun = json.loads(next(scratch.rglob("split0-seed0.json")).read_text())
+    record = json.loads(digits_record.read_text())
+    assert rerun["config"] == record["config"] and rerun["label"] == record["label"]
+    assert rerun["metrics"]["osr"]["auroc"] == record["metrics"]["osr"]["auroc"]
+
+
+@pytest.mark.slow
+def test_a_changed_metric_is_reported_and_fails_unless_within_tol(digits_record, tmp_path, capsys):
+    record = json.loads(digits_record.read_text())
+    record["metrics"]["osr"]["auroc"] += 1e-6
+    edited = tmp_path / "results" / "digits" / record["label"] / "split0-seed0.json"
+    edited.parent.mkdir(parents=True)
+    edited.write_text(json.dumps(record))
+    data = str(digits_record.parents[3] / "data")
+    code, out = run_cli(capsys, "reproduce", str(edited), "--results-dir", str(tmp_path / "s1"), "--data-root", data)
+    assert code == 1 and "DIFFERS" in out and "-1e-06" in out and "1 metric(s) differ" in out
+    code, out = run_cli(capsys, "reproduce", str(edited), "--tol", "1e-5", "--results-dir", str(tmp_path / "s2"),
+                        "--data-root", data)
+    assert code == 0 and "DIFFERS" not in out
+
+
+def test_the_stored_config_becomes_set_pairs_that_convert_back():
+    config = {"method": {"epochs": 1, "lr": 0.2, "compile": True, "backbone": "auto", "crop_pad": -1},
+              "augmentation": {"alpha": 0.4}, "scorers": {"osr": {"tpr": 0.9, "plots": False},
+                                                         "ood": {"sets": ["cifar100", "svhn"], "extra": None}}}
+    assert config_overrides(config, "mixup") == {
+        "epochs": "1", "lr": "0.2", "compile": "true", "backbone": "auto", "crop_pad": "-1",
+        "osr.tpr": "0.9", "osr.plots": "false", "ood.sets": "cifar100,svhn", "ood.extra": "none", "mixup.alpha": "0.4"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere.json"], "cannot be read"),
+    (["--tol", "-1"], "expected a finite number"),
+])
+def test_reproduce_bad_input_gives_one_line(tmp_path, capsys, args, message):
+    if args[0] == "--tol":
+        (tmp_path / "r.json").write_text("{}")
+        args = [str(tmp_path / "r.json"), *args]
+    code, out = run_cli(capsys, "reproduce", *args, "--results-dir", str(tmp_path / "s"))
+    assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
