@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from osrbench.api import DataOptions
 from osrbench.cli import main
-from osrbench.reproduce import config_overrides
+from osrbench.config import config_dict
+from osrbench.plugins import load_plugins
+from osrbench.reproduce import config_overrides, rerun_request
+from osrbench.runner import Run, RunRequest
 
 FAST = ["--split", "0", "--set", "epochs=1", "--quiet"]
 
@@ -73,3 +77,24 @@ def test_reproduce_bad_input_gives_one_line(tmp_path, capsys, args, message):
         args = [str(tmp_path / "r.json"), *args]
     code, out = run_cli(capsys, "reproduce", *args, "--results-dir", str(tmp_path / "s"))
     assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
+
+
+def configs_of(run) -> dict:
+    return {"method": config_dict(run.method_config),
+            "augmentation": config_dict(run.aug_config) if run.aug_config else None,
+            "scorers": {k: config_dict(v) for k, v in run.scorer_configs.items()}}
+
+
+def test_every_installed_method_and_augmentation_config_is_rebuilt_exactly(tmp_path):
+    plugins = load_plugins()
+    scorers = [name for name in ("osr", "ood", "linear-probe") if name in {s.spec.name for s in plugins.scorers}]
+    for method in plugins.methods:
+        augmentations = [None] + ([a.spec.name for a in plugins.augmentations] if method.spec.accepts_augmentation else [])
+        for augmentation in augmentations:
+            original = Run(RunRequest(method=method.spec.name, augment=augmentation, scorers=scorers,
+                                      results_dir=tmp_path), plugins)
+            record = {"method": method.spec.name, "protocol": "digits", "augmentation": augmentation, "split": 0,
+                      "seed": 0, "config": configs_of(original), "metrics": {}}
+            again = Run(rerun_request(record, tmp_path, DataOptions(tmp_path), "cpu", True), plugins)
+            assert configs_of(again) == configs_of(original), (method.spec.name, augmentation)
+            assert again.label == original.label
