@@ -180,6 +180,10 @@ class MethodSpec:
     accepts_augmentation: bool = True
     # The name a run is recorded under; lets a variant (e.g. a fixed architecture) be told apart.
     record_name: Callable[[Any], str] | None = None
+    # The augmentation that is part of the method's definition (e.g. GradMix's mixed views): used when
+    # --augment names none; another --augment NAME replaces it; --augment none is refused (the method
+    # without it is another method, which the plugin names).
+    default_augmentation: str | None = None
 
 
 @dataclass

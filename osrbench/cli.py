@@ -43,7 +43,8 @@ def _add_run(sub) -> None:
     p.add_argument("--method", default="msp", help="training method (see `osrbench list methods`; default msp)")
     p.add_argument("--protocol", default="digits", help="protocol (see `osrbench list protocols`; default digits)")
     p.add_argument("--augment", default=None, metavar="NAME",
-                   help="training-time batch augmentation (see `osrbench list augmentations`; default none)")
+                   help="training-time batch augmentation (see `osrbench list augmentations`; default: the "
+                        "method's own if `osrbench list methods` names one, else none; none = no augmentation)")
     p.add_argument("--scorer", default="osr", metavar="NAME[,NAME]",
                    help="comma-separated scorers (see `osrbench list scorers`; default osr)")
     p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
@@ -238,6 +239,8 @@ def cmd_list(args) -> int:
         table.add_column("provided by")
         for entry in plugins.registry(kind):
             text = entry.spec.description
+            if getattr(entry.spec, "default_augmentation", None):
+                text = f"{text} [default augmentation: {entry.spec.default_augmentation}]"
             config = getattr(entry.spec, "config", None)
             if args.verbose and config is not None:
                 opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))

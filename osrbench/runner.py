@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from rich.markup import escape
 
-from osrbench.api import AugmentationSpec, DataOptions, OsrbenchError, RunContext
+from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OsrbenchError, RunContext
 from osrbench.claims import claim_record
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.plugins import Plugins, load_plugins
@@ -79,6 +79,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+NO_AUGMENTATION = "none"
+
+
+def resolve_augmentation(plugins: Plugins, method: MethodSpec, name: str | None) -> AugmentationSpec | None:
+    """``--augment NAME``; with no name the method's own augmentation, if it has one; ``none``: no augmentation."""
+    if name is None:
+        name = method.default_augmentation
+    elif name == NO_AUGMENTATION and method.default_augmentation:
+        raise OsrbenchError(f"--augment none: method {method.name!r} is defined with the augmentation "
+                            f"{method.default_augmentation!r}; replace it with --augment NAME, or pick a method "
+                            "without it (`osrbench list methods`)")
+    return None if name in (None, NO_AUGMENTATION) else plugins.augmentations.get(name)
+
+
 def _non_default(config: Any) -> dict[str, Any]:
     defaults = config_dict(type(config)())
     return {k: v for k, v in config_dict(config).items() if defaults.get(k) != v}
@@ -97,7 +111,7 @@ class Run:
         p = self.plugins
         self.method = p.methods.get(request.method)
         self.protocol = p.protocols.get(request.protocol)
-        self.augmentation: AugmentationSpec | None = p.augmentations.get(request.augment) if request.augment else None
+        self.augmentation = resolve_augmentation(p, self.method, request.augment)
         if self.augmentation is not None and not self.method.accepts_augmentation:
             raise OsrbenchError(f"method {self.method.name!r} takes no augmentation; drop --augment")
         if not request.scorers:

@@ -9,7 +9,7 @@ from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 from osrbench import OsrbenchError
 from osrbench.cli import main
 from osrbench.config import build_config
-from osrbench.runner import RunRequest, run
+from osrbench.runner import Run, RunRequest, run
 
 
 def fast_args() -> list[str]:
@@ -17,8 +17,8 @@ def fast_args() -> list[str]:
 
 
 @pytest.mark.slow
-def test_cli_smoke_run_gradmix_with_gradmix_augmentation(tmp_path):
-    rc = main(["run", "--method", "gradmix", "--augment", "gradmix", "--protocol", "digits", "--split", "0",
+def test_cli_smoke_run_gradmix_trains_with_its_gradmix_augmentation_by_default(tmp_path):
+    rc = main(["run", "--method", "gradmix", "--protocol", "digits", "--split", "0",
                "--device", "cpu", "--quiet", "--results-dir", str(tmp_path), *fast_args()])
     assert rc == 0
     (record_path,) = tmp_path.glob("digits/gradmix+gradmix@*/split0-seed0.json")
@@ -43,6 +43,26 @@ def test_other_mixed_terms_train(tmp_path, augment):
     assert record["label"].startswith(f"gradmix+{augment}@")
     assert record["method_info"]["mixed_term"] == augment
     assert 0.0 <= record["metrics"]["osr"]["auroc"] <= 1.0
+
+
+def test_plain_contrastive_variant_is_supcon_simclr(tmp_path):
+    overrides = {**FAST_OVERRIDES, "epochs": "1", "osr.plots": "false"}
+    (record,) = run(RunRequest(method="supcon-simclr", protocol="digits", splits=[0], device="cpu",
+                               results_dir=tmp_path, quiet=True, overrides=overrides))
+    assert record["label"].startswith("supcon-simclr@") and record["augmentation"] is None
+    assert record["method_info"]["mixed_term"] is None
+
+
+def test_gradmix_without_its_augmentation_is_refused_with_a_hint(tmp_path):
+    with pytest.raises(OsrbenchError, match="--augment none: method 'gradmix' is defined with the augmentation "
+                                            "'gradmix'"):
+        Run(RunRequest(method="gradmix", protocol="digits", augment="none", results_dir=tmp_path))
+
+
+def test_augment_none_is_no_augmentation_for_other_methods(tmp_path):
+    assert Run(RunRequest(method="msp", augment="none", results_dir=tmp_path)).augmentation is None
+    assert Run(RunRequest(method="gradmix", augment="gradcam", results_dir=tmp_path)).label.startswith(
+        "gradmix+gradcam")
 
 
 def test_gradmix_augmentation_with_a_classifier_is_rejected(tmp_path):

@@ -10,9 +10,11 @@ Method ``gradmix`` (spec: ``shared/methods/gradmix.md``):
 * ``train.py``: Adam with per-epoch cosine decay through the shared training loop;
 * ``model.py``: the top-k (k = 10) cosine-similarity rule for labels and known-ness scores.
 
-Without ``--augment`` the method trains plain SupCon + SimCLR. The mixed term comes from whatever
-augmentation the harness hands over; this package provides three (``augment.py``, ``patching.py``,
-``cam.py``):
+Two methods share this code: ``gradmix`` is the paper's method, its mixed term by default the
+``gradmix`` augmentation (LayerCAM); ``supcon-simclr`` is the plain contrastive objective, with a
+mixed term only when ``--augment`` names one. The mixed term comes from whatever augmentation the
+harness hands over (``--augment`` replaces GradMix's); this package provides three (``augment.py``,
+``patching.py``, ``cam.py``):
 
 * ``gradmix``: LayerCAM maps, patch side γ ~ U(0.1, 0.5) on the most activated pixel, filled with
   another image of the batch resized into the box, weight γ² (the paper);
@@ -39,9 +41,16 @@ __all__ = ["FAST_OVERRIDES", "GradMixConfig", "GradMixModel", "fit"]
 
 @osrbench.hookimpl
 def osrbench_methods():
-    return [MethodSpec(name="gradmix", description="SupCon + SimCLR ResNet18 with a mixed-view SimCLR term "
-                                                   "(--augment gradmix for GradMix) and top-k similarity scoring",
-                       config=GradMixConfig, fit=fit)]
+    return [
+        MethodSpec(name="gradmix", description="GradMix: SupCon + SimCLR ResNet18 with the LayerCAM-guided mixed "
+                                               "views' SimCLR term and top-k similarity scoring (--augment gradcam "
+                                               "or gradmix_codevariant swaps the mixed term)",
+                   config=GradMixConfig, fit=fit, default_augmentation="gradmix"),
+        MethodSpec(name="supcon-simclr", description="GradMix's objective without the mixed term: SupCon + SimCLR "
+                                                     "ResNet18, top-k similarity scoring (--augment adds a mixed "
+                                                     "term)",
+                   config=GradMixConfig, fit=fit),
+    ]
 
 
 @osrbench.hookimpl
@@ -49,7 +58,7 @@ def osrbench_augmentations():
     return [
         AugmentationSpec(name="gradmix", description="GradMix: a resized in-batch image pasted on the LayerCAM "
                                                      "peak, side γ ~ U(0.1, 0.5), weight γ² "
-                                                     "(needs --method gradmix)",
+                                                     "(the default of --method gradmix)",
                          config=GradMixAugConfig,
                          build=lambda config: GradMixAugmentation("gradmix", config, cam="layercam")),
         AugmentationSpec(name="gradcam", description="vanilla GradMix: as gradmix, with Grad-CAM maps",

@@ -73,7 +73,8 @@ class GradMixAugmentation(Augmentation):
     def __call__(self, images: Tensor, labels: Tensor, ctx: AugmentContext) -> MixedBatch:
         if ctx.saliency is None:
             raise OsrbenchError(f"augmentation {self.name!r} needs activation maps from the method being trained; "
-                                "use it with --method gradmix (classifier methods such as msp do not provide them)")
+                                "use it with --method gradmix or supcon-simclr (classifier methods such as msp do "
+                                "not provide them)")
         cfg = self.config
         b, _, height, width = images.shape
         device = images.device
