@@ -171,7 +171,7 @@ def main() -> None:
     other = fit_test_rule(model.vae, split.train_images, split.train_labels, run_ctx, reconstruction="counterfactual",
                           threshold_rule=config.rec_threshold_rule, level=config.gaussian_level,
                           draws=config.mc_draws, corner="correlation")
-    metrics["correlation"] = score(NasOsrModel(model.vae, other.rule), split, run_ctx)
+    metrics["correlation"] = score(NasOsrModel(model.vae, other.rule, config.score), split, run_ctx)
 
     print(f"derived architecture: {list(arch.ops)} on scales {list(arch.scales)} "
           f"(snapshot of epoch {info['selected_epoch']}; paper: {list(PAPER_ARCH.ops)})")

@@ -46,6 +46,20 @@ def test_counterfactuals_differ_only_by_the_class_vector():
     assert torch.allclose(cf[1, 2], direct[0], atol=1e-6)
 
 
+def test_linear_decoder_output_can_reach_standardised_targets_and_tanh_cannot():
+    torch.manual_seed(0)
+    vae = {out: ConditionalVAE(DerivedEncoder(PAPER_ARCH, 1, 2), in_channels=1, num_classes=2, width=2, z_dim=4,
+                               u_dim=8, input_size=32, mean=(0.3,), std=(0.4,), unet=False, recon_source="latent",
+                               decoder_output=out) for out in ("linear", "tanh")}
+    with torch.no_grad():
+        vae["linear"].up.out[1].bias.fill_(2.0)  # a target value of a standardised image (CIFAR spans ~[-2, 2.1])
+    vae["tanh"].load_state_dict(vae["linear"].state_dict())  # same weights; the squashing is the only difference
+    latent = torch.randn(3, 12)
+    linear, squashed = (v.eval().decode_latent(latent, None) for v in (vae["linear"], vae["tanh"]))
+    assert torch.allclose(squashed, torch.tanh(linear), atol=1e-6)
+    assert float(linear.abs().max()) > 1.5 and float(squashed.abs().max()) <= 1.0
+
+
 def test_derived_encoder_follows_the_path_and_matches_the_spec_parameter_count():
     enc = DerivedEncoder(PAPER_ARCH, 3, width=2)
     assert PAPER_ARCH.strides() == [1, 2, 1, 2, 1, 1]

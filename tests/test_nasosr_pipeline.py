@@ -36,6 +36,9 @@ def test_cli_smoke_run_searches_retrains_and_records(tmp_path):
     assert [h["phase"] for h in info["search_history"]] == ["warmup", "search"]
     assert info["pseudo_unknown_classes"] == ["4", "8"]  # the last third of the known classes [1, 5, 9, 7, 4, 8]
     assert 0.0 <= record["metrics"]["osr"]["auroc"] <= 1.0
+    assert info["score"] == "-min_m D2_m/d*_m"  # the Gaussian statistic by default
+    assert record["config"]["method"]["decoder_output"] == "linear"
+    assert record["config"]["method"]["recon_source"] == "latent"
     rule = record["metrics"]["nas-osr-rule"]
     assert 0.0 <= rule["macro_f1_code"] <= 1.0 and 0.0 <= rule["known_rejected"] <= 1.0
 
@@ -67,6 +70,10 @@ def test_bad_options_are_rejected_with_clear_messages(tmp_path):
         build_config(NasOsrConfig, {"path_rule": "random"}, "nas-osr")
     with pytest.raises(OsrbenchError, match="input_size"):
         build_config(NasOsrConfig, {"input_size": "20"}, "nas-osr")
+    with pytest.raises(OsrbenchError, match="decoder_output=sigmoid: choose linear or tanh"):
+        build_config(NasOsrConfig, {"decoder_output": "sigmoid"}, "nas-osr")
+    with pytest.raises(OsrbenchError, match="score=mean: choose gaussian or rule or reconstruction"):
+        build_config(NasOsrConfig, {"score": "mean"}, "nas-osr")
     with pytest.raises(OsrbenchError, match="arch="):
         run(RunRequest(method="nas-osr", protocol="digits", splits=[0], device="cpu", quiet=True,
                        results_dir=tmp_path, overrides={"arch": str(tmp_path / "none.json")}))

@@ -92,6 +92,15 @@ def test_decision_agrees_with_the_score():
     assert ((known_score(rec, gauss) < -1) == (out == 3)).all()
 
 
+def test_score_kinds_match_hand_values():
+    rec = torch.tensor([0.5, 3.0])
+    gauss = torch.tensor([0.25, 2.0])
+    assert known_score(rec, gauss, "rule").tolist() == [-0.5, -3.0]
+    assert known_score(rec, gauss, "gaussian").tolist() == [-0.25, -2.0]
+    assert known_score(rec, gauss, "reconstruction").tolist() == [-0.5, -3.0]
+    assert known_score(torch.tensor([0.1]), torch.tensor([0.7]), "rule").tolist() == [-0.699999988079071]
+
+
 def test_open_set_f1_forms_match_hand_computation():
     true = torch.tensor([0, 0, 1, 1, 2, 2])  # label 2 = unknown (K = 2)
     pred = torch.tensor([0, 1, 1, 1, 2, 0])
@@ -114,10 +123,12 @@ def test_fitted_rule_keeps_95_percent_of_training_images_known_by_reconstruction
     labels = torch.arange(2).repeat(30)
     fit = fit_test_rule(vae, images, labels, ctx, reconstruction="counterfactual", threshold_rule="quantile95",
                         level=0.9, draws=10_000)
-    model = NasOsrModel(vae, fit.rule).eval()
+    model = NasOsrModel(vae, fit.rule, "rule").eval()
     with torch.no_grad():
         _, rec, gauss = model.score_parts(images.float() / 255)
         pred = model.predict(images.float() / 255)
+        gaussian = NasOsrModel(vae, fit.rule, "gaussian").eval().predict(images.float() / 255)
     assert int((rec <= 1).sum()) == math.ceil(0.95 * 60)
     assert torch.allclose(pred.scores, -torch.maximum(rec, gauss))
+    assert torch.allclose(gaussian.scores, -gauss) and torch.equal(gaussian.labels, pred.labels)
     assert torch.allclose(rec * fit.rule.tau, fit.train_errors, rtol=1e-4)

@@ -16,8 +16,10 @@ The whole pipeline of ``shared/methods/nas-osr.md`` runs in :func:`fit`:
    and decoder, re-initialised and trained on all known classes.
 4. **Test rule** (``test_rule.py``, ``model.py``): counterfactual minimum-reconstruction rejection
    (τ_rec keeps 95% of training samples known), Gaussian class-attribute rejection, classifier
-   label. The continuous known-ness score for AUROC is ``−max(r(x)/τ_rec, min_m D²_m(x)/d*_m)``
-   (a harness choice; see ``model.py``); the scorer ``nas-osr-rule`` reports the rule's own F1.
+   label. The continuous known-ness score for AUROC is by default the Gaussian statistic
+   ``−min_m D²_m(x)/d*_m`` (``--set score=rule`` for ``−max(r(x)/τ_rec, min_m D²_m(x)/d*_m)``; a
+   harness choice, see ``model.py``); the scorer ``nas-osr-rule`` reports the rule's own F1 and the
+   AUROC of each statistic.
 
 Small images (8×8 digits, 28×28 MNIST) are resized to 32×32 inside the model, as the paper does
 for MNIST, so the search space keeps its 3 scales and 2×2 stride-16 maps.
@@ -38,7 +40,7 @@ from osrbench_nasosr.model import NasOsrModel
 from osrbench_nasosr.retrain import build_final_vae, retrain
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import search
-from osrbench_nasosr.test_rule import fit_test_rule
+from osrbench_nasosr.test_rule import SCORE_FORMULAS, fit_test_rule
 
 __all__ = ["FAST_OVERRIDES", "NasOsrConfig", "NasOsrModel", "fit"]
 
@@ -85,9 +87,9 @@ def fit(split: Split, config: NasOsrConfig, ctx: RunContext) -> NasOsrModel:
         "search_epochs": {"warmup": config.warmup_epochs, "search": config.search_epochs} if not config.arch else None,
         "retrain_epochs": config.retrain_epochs, "retrain_final_loss": stats["final_loss"],
         "retrain_seconds": round(stats["train_seconds"], 2), **rule_fit.summary(),
-        "score": "-max(r/tau_rec, min_m D2_m/d*_m)",
+        "score": SCORE_FORMULAS[config.score],
     })
-    return NasOsrModel(vae, rule_fit.rule)
+    return NasOsrModel(vae, rule_fit.rule, config.score)
 
 
 def _record_name(config: NasOsrConfig) -> str:

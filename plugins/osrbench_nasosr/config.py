@@ -19,6 +19,8 @@ from osrbench_nasosr.derivation import Architecture
 
 PATH_RULES = ("fasterseg", "beta")
 RECON_SOURCES = ("feature", "latent")
+DECODER_OUTPUTS = ("linear", "tanh")
+SCORES = ("gaussian", "rule", "reconstruction")
 THRESHOLD_RULES = ("quantile95", "mean_plus_2std")
 COUNTERFACTUAL_MEANS = ("train-means", "prior")
 GAUSSIAN_CORNERS = ("code", "correlation")
@@ -81,8 +83,11 @@ class NasOsrConfig:
     re_weight: float = option(1.0, "reconstruction coefficient (search and retraining)")
     cr_weight: float = option(3.0, "retraining: VAE contrastive coefficient (MNIST/SVHN: 1)")
     temperature: float = option(6.0, "retraining: contrastive temperature T (MNIST: 10, SVHN: 2)")
-    recon_source: str = option("feature", "retrained reconstruction: feature (branch-2 map -> decoder, code) "
-                                        "or latent (decode a sample of [z, u])")
+    recon_source: str = option("latent", "retrained reconstruction: latent (decode a sample of [z, u], the paper; "
+                                       "trains the counterfactual decoder on the absolute error) or feature "
+                                       "(branch-2 map -> up-path, authors' code)")
+    decoder_output: str = option("linear", "decoder output layer: linear (can reach the standardised targets) or "
+                                         "tanh (authors' code; outputs in [-1, 1])")
     # --- test rule
     rec_threshold_rule: str = option("quantile95", "reconstruction threshold: quantile95 (paper) or "
                                                  "mean_plus_2std (code)")
@@ -92,9 +97,13 @@ class NasOsrConfig:
     mc_draws: int = option(200_000, "Monte-Carlo draws per class for the equicoordinate Gaussian quantile")
     counterfactual_means: str = option("train-means", "class vectors of test counterfactuals: train-means "
                                                     "(mean u of correct training samples) or prior (e_c)")
+    score: str = option("gaussian", "continuous known-ness score: gaussian (-min_m D2_m/d*_m), rule "
+                                  "(-max(r/tau_rec, min_m D2_m/d*_m), both rejection statistics) or "
+                                  "reconstruction (-r/tau_rec)")
 
     def validate(self) -> None:
-        choices = {"path_rule": PATH_RULES, "recon_source": RECON_SOURCES,
+        choices = {"path_rule": PATH_RULES, "recon_source": RECON_SOURCES, "decoder_output": DECODER_OUTPUTS,
+                   "score": SCORES,
                    "rec_threshold_rule": THRESHOLD_RULES, "counterfactual_means": COUNTERFACTUAL_MEANS,
                    "gaussian_corner": GAUSSIAN_CORNERS}
         for key, allowed in choices.items():

@@ -28,7 +28,7 @@ def build_final_vae(arch: Architecture, split: Split, config: NasOsrConfig, ctx:
     vae = ConditionalVAE(DerivedEncoder(arch, channels, config.width), in_channels=channels,
                          num_classes=split.num_classes, width=config.width, z_dim=config.z_dim, u_dim=config.u_dim,
                          input_size=config.input_size, mean=split.mean, std=split.std, unet=False,
-                         recon_source=config.recon_source)
+                         recon_source=config.recon_source, decoder_output=config.decoder_output)
     init_weights(vae)
     return vae.to(ctx.device, memory_format=ctx.memory_format)
 

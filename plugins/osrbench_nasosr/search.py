@@ -82,7 +82,7 @@ def build_search_vae(split: Split, num_classes: int, config: NasOsrConfig, ctx: 
     vae = ConditionalVAE(SuperNet(split.image_shape[0], config.width), in_channels=split.image_shape[0],
                          num_classes=num_classes, width=config.width, z_dim=config.z_dim, u_dim=config.u_dim,
                          input_size=config.input_size, mean=split.mean, std=split.std, unet=True,
-                         recon_source="latent")
+                         recon_source="latent", decoder_output=config.decoder_output)
     init_weights(vae)
     return vae.to(ctx.device, memory_format=ctx.memory_format)
 

@@ -140,8 +140,17 @@ def decide(labels: Tensor, rec_ratio: Tensor, gauss_ratio: Tensor, num_classes: 
     return torch.where(unknown, torch.full_like(labels, num_classes), labels)
 
 
-def known_score(rec_ratio: Tensor, gauss_ratio: Tensor) -> Tensor:
-    """−max(r/τ_rec, min_m D²_m/d*_m): higher = more likely known; below −1 ⇔ rejected (ties aside)."""
+SCORE_FORMULAS = {"gaussian": "-min_m D2_m/d*_m", "rule": "-max(r/tau_rec, min_m D2_m/d*_m)",
+                  "reconstruction": "-r/tau_rec"}
+
+
+def known_score(rec_ratio: Tensor, gauss_ratio: Tensor, kind: str = "rule") -> Tensor:
+    """Higher = more likely known. ``rule``: −max(r/τ_rec, min_m D²_m/d*_m), below −1 ⇔ rejected by the
+    test rule (ties aside); ``gaussian``: −min_m D²_m/d*_m; ``reconstruction``: −r/τ_rec."""
+    if kind == "gaussian":
+        return -gauss_ratio.float()
+    if kind == "reconstruction":
+        return -rec_ratio.float()
     return -torch.maximum(rec_ratio.float(), gauss_ratio.float())
 
 

@@ -5,8 +5,9 @@
   (prior N(0, I)), the rest the class attribute u (prior N(e_y, I), e_y = Linear(onehot(y))).
 * Classifier: Linear(u_dim → K) on a sampled u in training, on μ_u at test time.
 * Decoder ("up-path"): four stride-2 ConvTranspose blocks and a 1×1 one (ConvT → BN → PReLU), then
-  PReLU → 1×1 ConvT → tanh. In the search it is U-Net-like: each step first concatenates the
-  encoder map of the same resolution.
+  PReLU → 1×1 ConvT, then tanh (``decoder_output="tanh"``, the authors' code) or nothing
+  (``"linear"``). In the search it is U-Net-like: each step first concatenates the encoder map of the
+  same resolution.
 * Counterfactuals: x̂_c = UpPath(dec32([μ_z(x), m_c])) for every class vector m_c (B×K×C×H×W).
 * Reconstruction x̂ for L_re: ``feature`` = the encoder's stride-16 map straight into the up-path
   (the authors' retraining); ``latent`` = dec32 of a sample of [z, u] (the search, and the
@@ -14,8 +15,9 @@
 
 Images come in as floats in [0, 1], are resized to ``input_size`` (so 8×8 digits and 28×28 MNIST
 become 32×32, as the paper resizes MNIST) and standardised; targets of the reconstruction losses
-are these standardised images (so the tanh output can never match them exactly, a quirk kept from
-the authors' code).
+are these standardised images. They span about [−2, 2.1] on CIFAR, so a tanh output (the authors'
+code) cannot reach them and the reconstruction error then measures saturation and contrast more than
+class membership; the linear output can.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ def tconv(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 class UpPath(nn.Module):
     """64F×s×s → C×16s×16s. With ``unet`` each step takes [x, encoder map] (maps of strides 16…1)."""
 
-    def __init__(self, width: int, out_channels: int, unet: bool):
+    def __init__(self, width: int, out_channels: int, unet: bool, output: str = "tanh"):
         super().__init__()
         self.unet = unet
         chans = [64 * width, 32 * width, 16 * width, 8 * width, 4 * width, 2 * width]
         strides = [2, 2, 2, 2, 1]
         grow = 2 if unet else 1
         self.blocks = nn.ModuleList(tconv(grow * chans[i], chans[i + 1], strides[i]) for i in range(5))
-        self.out = nn.Sequential(nn.PReLU(), nn.ConvTranspose2d(chans[-1], out_channels, 1), nn.Tanh())
+        squash = [nn.Tanh()] if output == "tanh" else []
+        self.out = nn.Sequential(nn.PReLU(), nn.ConvTranspose2d(chans[-1], out_channels, 1), *squash)
 
     def forward(self, h: Tensor, maps: list[Tensor] | None = None) -> Tensor:
         for i, block in enumerate(self.blocks):
@@ -69,7 +72,8 @@ class VaeOutput:
 
 class ConditionalVAE(nn.Module):
     def __init__(self, encoder: nn.Module, *, in_channels: int, num_classes: int, width: int, z_dim: int,
-                 u_dim: int, input_size: int, mean, std, unet: bool, recon_source: str):
+                 u_dim: int, input_size: int, mean, std, unet: bool, recon_source: str,
+                 decoder_output: str = "tanh"):
         super().__init__()
         self.encoder = encoder
         self.z_dim, self.u_dim, self.num_classes = z_dim, u_dim, num_classes
@@ -83,7 +87,7 @@ class ConditionalVAE(nn.Module):
         self.prior = nn.Linear(num_classes, u_dim)  # e_y = W onehot(y) + b
         self.classifier = nn.Linear(u_dim, num_classes)
         self.dec32 = nn.Linear(z_dim + u_dim, flat)
-        self.up = UpPath(width, in_channels, unet)
+        self.up = UpPath(width, in_channels, unet, decoder_output)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return self.encoder.arch_parameters()
