@@ -118,6 +118,18 @@ def test_gradcam_variant_asks_for_grad_cam_maps():
     assert calls == [("gradcam", ("layer3.1", "layer4.1"))]
 
 
+def test_random_centre_asks_for_no_maps_and_keeps_the_weight():
+    x = images(64)
+    ctx, calls = context(peaked_maps([(5, 5)] * 64))
+    out = fixed_gamma(0.25, centre="random")(x, torch.zeros(64, dtype=torch.long), ctx)
+    assert calls == [] and out.weight.item() == pytest.approx(0.0625)
+    changed = (out.images != x).any(dim=1)  # (B, H, W): where the patch went
+    tops = {int(torch.nonzero(changed[i].any(dim=1))[0]) for i in range(64) if changed[i].any()}
+    assert len(tops) > 5  # boxes spread over the image, not all on the map peak
+    plain = fixed_gamma(0.25, centre="random")(x, torch.zeros(64, dtype=torch.long), AugmentContext(num_classes=3))
+    assert plain.images.shape == x.shape  # no activation maps needed
+
+
 def test_method_without_maps_is_rejected():
     with pytest.raises(OsrbenchError, match="--method gradmix"):
         fixed_gamma(0.2)(images(2), torch.zeros(2, dtype=torch.long), AugmentContext(num_classes=3))
@@ -127,6 +139,7 @@ def test_method_without_maps_is_rejected():
     ({"layers": "layer5.0"}, "choose blocks among"),
     ({"gamma_min": "0.6", "gamma_max": "0.5"}, "gamma_min <= gamma_max"),
     ({"border": "wrap"}, "shift or clip"),
+    ({"centre": "corner"}, "cam or random"),
 ])
 def test_bad_options_are_rejected(overrides, message):
     with pytest.raises(OsrbenchError, match=message):

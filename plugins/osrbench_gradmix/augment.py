@@ -26,6 +26,7 @@ from osrbench_gradmix.patching import (
 )
 
 LAYER_NAMES = tuple(f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
+CENTRES = ("cam", "random")
 
 
 
@@ -37,6 +38,8 @@ class GradMixAugConfig:
     gamma_max: float = option(0.5, "largest patch size ratio γ")
     per_sample: bool = option(False, "draw γ per image instead of once per minibatch (authors' code: per minibatch)")
     border: str = option("shift", "shift: move boxes inside the image (area stays γ²); clip: cut them at the border")
+    centre: str = option("cam", "where the patch goes: cam (the activation-map peak) or random (a uniformly drawn "
+                              "pixel: the control for whether the maps matter)")
 
     def validate(self) -> None:
         bad = [name for name in self.layers if name not in LAYER_NAMES]
@@ -47,6 +50,8 @@ class GradMixAugConfig:
                                 "need 0 < gamma_min <= gamma_max <= 1")
         if self.border not in BORDERS:
             raise OsrbenchError(f"--set border={self.border}: choose {' or '.join(BORDERS)}")
+        if self.centre not in CENTRES:
+            raise OsrbenchError(f"--set centre={self.centre}: choose {' or '.join(CENTRES)}")
 
 
 @dataclass
@@ -71,19 +76,23 @@ class GradMixAugmentation(Augmentation):
         self.name, self.config, self.cam, self.code_variant = name, config, cam, code_variant
 
     def __call__(self, images: Tensor, labels: Tensor, ctx: AugmentContext) -> MixedBatch:
-        if ctx.saliency is None:
+        if ctx.saliency is None and self.config.centre == "cam":
             raise OsrbenchError(f"augmentation {self.name!r} needs activation maps from the method being trained; "
                                 "use it with --method gradmix or supcon-simclr (classifier methods such as msp do "
                                 "not provide them)")
         cfg = self.config
         b, _, height, width = images.shape
         device = images.device
-        maps = ctx.saliency(images, labels, kind=self.cam, layers=tuple(cfg.layers))
+        if cfg.centre == "cam":
+            centres = argmax_centres(ctx.saliency(images, labels, kind=self.cam, layers=tuple(cfg.layers)))
+        else:
+            size = torch.tensor([height, width])
+            centres = (torch.rand(b, 2, generator=ctx.generator) * size).long().clamp_max(size - 1).to(device)
         draws = b if cfg.per_sample else 1
         drawn = torch.rand(draws, generator=ctx.generator) * (cfg.gamma_max - cfg.gamma_min) + cfg.gamma_min
         ratio = drawn.sqrt() if self.code_variant else drawn  # side ratio
         sides = torch.stack([(ratio * height).floor(), (ratio * width).floor()], 1).clamp_min(1).long()
-        boxes = boxes_around(argmax_centres(maps), sides.to(device).expand(b, 2), (height, width), cfg.border)
+        boxes = boxes_around(centres, sides.to(device).expand(b, 2), (height, width), cfg.border)
         covered = box_area_share(boxes, (height, width))
         if self.code_variant:
             mixed = fill_noise(images, boxes, ctx.generator)
