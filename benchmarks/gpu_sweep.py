@@ -44,8 +44,9 @@ def osrbench(*args: object, env: dict[str, str] | None = None) -> float:
 
 
 def mean_auroc(results: Path) -> float:
-    return statistics.mean(json.loads(p.read_text())["metrics"]["osr"]["auroc"]
-                           for p in results.rglob("split*-seed*.json"))
+    """Mean osr AUROC of the mls scores (schema 2: metrics per postprocessor; schema 1: per scorer)."""
+    metrics = [json.loads(p.read_text())["metrics"] for p in results.rglob("split*-seed*.json")]
+    return statistics.mean(m.get("mls", m)["osr"]["auroc"] for m in metrics)
 
 
 def main() -> None:
