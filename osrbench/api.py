@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -68,10 +69,43 @@ class Split:
 
 @dataclass
 class DataOptions:
-    """Where datasets live and whether they may be downloaded."""
+    """Where datasets live, whether they may be downloaded, and which datasets are registered.
+
+    ``datasets`` is the registry of ``DatasetSpec`` by name that the harness passes along; left
+    ``None``, the installed plugins' datasets are used.
+    """
 
     root: Path
     download: bool = False
+    datasets: Any = field(default=None, repr=False, compare=False)
+
+
+class DatasetArrays(NamedTuple):
+    """A whole dataset as arrays: what a dataset reader returns and what ``<root>/<name>.npz`` holds."""
+
+    x_train: np.ndarray  # uint8 (N, H, W, C), C = 1 or 3
+    y_train: np.ndarray  # integer (N,), indices into classes
+    x_test: np.ndarray  # uint8 (M, H, W, C)
+    y_test: np.ndarray  # integer (M,)
+    classes: list[str]  # class names, in label order
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset and how to read its originals.
+
+    ``read(folder, download)`` returns the ``DatasetArrays`` from the originals in ``folder``
+    (``<data-root>/<name>``), fetching them first when ``download`` is true, and raises
+    ``FileNotFoundError`` / ``OSError`` / ``RuntimeError`` when they are missing. The harness
+    validates the arrays, caches them as ``<data-root>/<name>.npz`` (unless ``cache`` is false:
+    cheap, bundled data read each time) and reads that file from then on.
+    """
+
+    name: str
+    description: str
+    source: str  # where the originals come from, shown when they are missing
+    read: Callable[[Path, bool], DatasetArrays]
+    cache: bool = True
 
 
 @dataclass
@@ -192,6 +226,9 @@ class ScorerSpec:
     description: str
     config: type  # a dataclass of options, settable with --set NAME.key=value
     score: Callable[[OpenSetModel, Split, Any, "RunContext"], dict[str, Any]]
+    # The names of the datasets the scorer reads for a config; loaded before training so that a
+    # missing one stops the run before it trains.
+    datasets: Callable[[Any], list[str]] | None = None
 
 
 # --------------------------------------------------------------------------- run context

@@ -19,9 +19,15 @@ import osrbench
 from osrbench.api import DataOptions, OsrbenchError
 from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
-from osrbench.plugins import KINDS, load_plugins
+from osrbench.plugins import KINDS, failure_line, load_plugins
 
-console = Console()
+LOG_WIDTH = 10_000  # when stdout is a log or a pipe: no width limit, so table cells never wrap
+
+
+def stdout_console() -> Console:
+    """A console on stdout: the terminal's width, or unlimited when stdout is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=LOG_WIDTH)
 
 
 def _ints(text: str, expected: str) -> list[int]:
@@ -41,7 +47,9 @@ def _add_run(sub) -> None:
                                    "one JSON record per split. With no options: the msp baseline on the "
                                    "bundled digits protocol, on the CPU in well under a minute.")
     p.add_argument("--method", default="msp", help="training method (see `osrbench list methods`; default msp)")
-    p.add_argument("--protocol", default="digits", help="protocol (see `osrbench list protocols`; default digits)")
+    p.add_argument("--protocol", default="digits", metavar="NAME|FILE.json",
+                   help="protocol: a name (see `osrbench list protocols`; $OSRBENCH_PROTOCOLS adds folders of "
+                        "protocol files, separated by ':') or the path of a protocol file (default digits)")
     p.add_argument("--augment", default=None, metavar="NAME",
                    help="training-time batch augmentation (see `osrbench list augmentations`; default: the "
                         "method's own if `osrbench list methods` names one, else none; none = no augmentation)")
@@ -62,6 +70,9 @@ def _add_run_options(p) -> None:
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override a method option (KEY=VALUE) or an augmentation/scorer option (NAME.KEY=VALUE); "
                         "takes several pairs and may be repeated; `osrbench list -v` shows every key")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="smoke run: at most N training and N test images per class (the first N of each class); "
+                        "recorded, stored under a label of its own and marked [limit N] on the leaderboard")
     p.add_argument("--force", action="store_true", help="rerun splits whose record already exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
@@ -112,9 +123,11 @@ def _add_sweep(sub) -> None:
 
 def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list installed plugins", description="List installed plugins with the "
-                       "distribution that provides each; plugins that failed to load are reported with their error.")
+                       "distribution that provides each; plugins and protocol files that failed to load are "
+                       "reported with their error, names registered twice with both sources.")
     p.add_argument("kind", nargs="?", choices=list(KINDS), help="only this kind (default all)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show each plugin's options (--set keys)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each plugin's options (--set keys) and the file each protocol was read from")
 
 
 def _add_record_options(p, protocol_help: str, metric_help: str) -> None:
@@ -213,7 +226,7 @@ def _request(args, **fields):
 
     return RunRequest(data=DataOptions(args.data_root, args.download), device=args.device,
                       results_dir=args.results_dir, overrides=parse_overrides(args.overrides), force=args.force,
-                      quiet=args.quiet, **fields)
+                      quiet=args.quiet, limit=args.limit, **fields)
 
 
 def cmd_run(args) -> int:
@@ -225,13 +238,16 @@ def cmd_run(args) -> int:
                        seed=args.seed)
     run = Run(request)
     records = run.execute()
-    console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}")))
+    console = stdout_console()
+    limited = f" [limit {args.limit}]" if args.limit else ""
+    console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}{limited}")))
     console.print(f"records: {escape(str(run.path(run.splits[0]).parent))}")
     return 0
 
 
 def cmd_list(args) -> int:
     plugins = load_plugins()
+    console = stdout_console()
     for kind in [args.kind] if args.kind else list(KINDS):
         table = Table(title=kind, title_justify="left", show_lines=args.verbose)
         table.add_column("name", style="bold")
@@ -245,10 +261,13 @@ def cmd_list(args) -> int:
             if args.verbose and config is not None:
                 opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))
                 text = f"{text}\n{opts}" if opts else text
-            table.add_row(escape(entry.spec.name), escape(text), escape(f"{entry.plugin} ({entry.distribution})"))
+            origin = entry.origin if args.verbose else f"{entry.plugin} ({entry.distribution})"
+            table.add_row(escape(entry.spec.name), escape(text), escape(origin))
         console.print(table)
-    for name, error in sorted(plugins.failures.items()):
-        console.print(f"[red]plugin {escape(repr(name))} failed to load:[/red] {escape(str(error))}")
+    for line in plugins.clashes():
+        console.print(f"[red]clash:[/red] {escape(line)}; uninstall, remove or rename one of them", highlight=False)
+    for source, error in sorted(plugins.failures.items()):
+        console.print(f"[red]{escape(failure_line(source, error))}[/red]", highlight=False)
     return 0
 
 
@@ -262,6 +281,7 @@ def cmd_leaderboard(args) -> int:
 
     metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
     table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics, strict=args.strict)
+    console = stdout_console()
     if table["damaged"]:
         warn = Console(stderr=True, soft_wrap=True)
         warn.print(f"[yellow]warning:[/yellow] left out {len(table['damaged'])} damaged record(s) "
@@ -316,7 +336,7 @@ def cmd_reproduce(args) -> int:
 def cmd_report(args) -> int:
     from osrbench.report import report
 
-    report(args.run, console)
+    report(args.run, stdout_console())
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Datasets as uint8 arrays: a per-dataset cache under the data root, filled by torchvision.
+"""Datasets as uint8 arrays: a per-dataset cache under the data root, filled by dataset plugins.
 
-``<root>/<name>.npz`` holds ``x_train`` (N, H, W, C) uint8, ``y_train`` int64, ``x_test``,
-``y_test`` and ``classes``. The first use of a dataset fills it from torchvision (``--download``
-fetches the originals where there is internet); later runs, and any prepared file dropped in that
-place, are read directly. Each dataset's fingerprint is a hash of those arrays, so results on
-different copies of a dataset are never mixed up.
+``<root>/<name>.npz`` holds ``x_train`` (N, H, W, C) uint8 with C = 1 or 3, ``y_train`` integer
+labels, ``x_test``, ``y_test`` and ``classes`` (the class names in label order). Such a file is
+read for ANY name, registered or not: a prepared file is all a new dataset needs. A dataset that a
+plugin registers (``osrbench_datasets``) is read from its originals on first use and cached in
+that place. The arrays are validated on every load. Each dataset's fingerprint is a hash of its
+arrays, so results on different copies of a dataset are never mixed up.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from osrbench.api import OsrbenchError
+from osrbench.api import DataOptions, DatasetSpec, OsrbenchError
+from osrbench.names import check_name
 
 DEFAULT_ROOT = Path(os.environ.get("OSRBENCH_DATA", Path.home() / ".cache" / "osrbench" / "data"))
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+LAYOUT = ("uint8 x_train/x_test as N,H,W,C with C = 1 or 3, integer y_train/y_test with one label per image, "
+          "and classes, the class names in label order")
 
 
 @dataclass
@@ -38,98 +41,6 @@ class ArrayDataset:
     y_test: torch.Tensor
     classes: list[str]
     fingerprint: str
-
-
-# --------------------------------------------------------------------------- torchvision readers
-# Each returns (x_train NHWC uint8, y_train, x_test, y_test, classes) from the originals.
-
-
-def _read_cifar(cls_name: str) -> Callable[[Path, bool], tuple]:
-    def read(raw: Path, download: bool) -> tuple:
-        from torchvision import datasets
-
-        cls = getattr(datasets, cls_name)
-        train, test = cls(raw, train=True, download=download), cls(raw, train=False, download=download)
-        return train.data, np.asarray(train.targets), test.data, np.asarray(test.targets), list(train.classes)
-
-    return read
-
-
-def _read_mnist(raw: Path, download: bool) -> tuple:
-    from torchvision import datasets
-
-    train = datasets.MNIST(raw, train=True, download=download)
-    test = datasets.MNIST(raw, train=False, download=download)
-    return (train.data.numpy()[..., None], train.targets.numpy(), test.data.numpy()[..., None],
-            test.targets.numpy(), [str(i) for i in range(10)])
-
-
-def _read_svhn(raw: Path, download: bool) -> tuple:
-    from torchvision import datasets
-
-    train = datasets.SVHN(raw, split="train", download=download)
-    test = datasets.SVHN(raw, split="test", download=download)
-    nhwc = lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1))  # noqa: E731
-    return nhwc(train.data), train.labels, nhwc(test.data), test.labels, [str(i) for i in range(10)]
-
-
-TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
-
-
-def _read_tinyimagenet(raw: Path, download: bool) -> tuple:
-    """ImageFolder over tiny-imagenet-200/train; the official val set (re-foldered by class) is the test set."""
-    from PIL import Image
-    from torchvision.datasets import ImageFolder
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    base = raw / "tiny-imagenet-200"
-    if not (base / "train").is_dir():
-        if not download:
-            raise FileNotFoundError(base / "train")
-        download_and_extract_archive(TINY_URL, str(raw))
-    train = ImageFolder(str(base / "train"))
-    index = train.class_to_idx
-    val_labels = {}
-    for line in (base / "val" / "val_annotations.txt").read_text().splitlines():
-        parts = line.split("\t")
-        val_labels[parts[0]] = index[parts[1]]
-
-    def load(paths: list[str]) -> np.ndarray:
-        return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
-
-    val_files = sorted(val_labels)
-    x_test = load([str(base / "val" / "images" / f) for f in val_files])
-    y_test = np.array([val_labels[f] for f in val_files])
-    x_train = load([p for p, _ in train.samples])
-    y_train = np.array([t for _, t in train.samples])
-    return x_train, y_train, x_test, y_test, list(train.classes)
-
-
-def _read_digits(raw: Path, download: bool) -> tuple:
-    """scikit-learn's bundled 8x8 digits (values 0..16 scaled to 0..255), a fixed 70/30 split."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    labels = digits.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(labels))
-    cut = int(0.7 * len(labels))
-    tr, te = order[:cut], order[cut:]
-    return images[tr], labels[tr], images[te], labels[te], [str(i) for i in range(10)]
-
-
-READERS: dict[str, tuple[Callable[[Path, bool], tuple], str]] = {
-    "cifar10": (_read_cifar("CIFAR10"), "torchvision.datasets.CIFAR10"),
-    "cifar100": (_read_cifar("CIFAR100"), "torchvision.datasets.CIFAR100"),
-    "mnist": (_read_mnist, "torchvision.datasets.MNIST"),
-    "svhn": (_read_svhn, "torchvision.datasets.SVHN"),
-    "tinyimagenet": (_read_tinyimagenet, f"tiny-imagenet-200 ({TINY_URL})"),
-    "digits": (_read_digits, "sklearn.datasets.load_digits (bundled, no download)"),
-}
-BUNDLED = {"digits"}  # needs no cache file
-
-
-# --------------------------------------------------------------------------- cache
 
 
 def cache_path(root: Path, name: str) -> Path:
@@ -162,7 +73,7 @@ def _cached_fingerprint(path: Path, arrays: dict[str, np.ndarray]) -> str:
             saved = json.loads(side.read_text())
             if saved.get("key") == key:
                 return saved["fingerprint"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
     fp = fingerprint_arrays(arrays)
     try:
@@ -172,58 +83,110 @@ def _cached_fingerprint(path: Path, arrays: dict[str, np.ndarray]) -> str:
     return fp
 
 
+def validate_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    """``arrays`` (the ``ARRAY_KEYS`` and ``classes``) if they follow the layout; else one line naming
+    ``where`` (the file or reader) and the field at fault."""
+    def fail(key: str, problem: str) -> OsrbenchError:
+        return OsrbenchError(f"{where}: field {key!r} {problem}; expected {LAYOUT}")
+
+    missing = [k for k in ARRAY_KEYS if k not in arrays]
+    if missing:
+        raise fail(missing[0], "is missing")
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.dtype != np.uint8:
+            raise fail(f"x_{part}", f"has dtype {x.dtype}, not uint8")
+        if x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise fail(f"x_{part}", f"has shape {x.shape}, not N,H,W,C with C = 1 or 3")
+        if len(x) == 0:
+            raise fail(f"x_{part}", "holds no images")
+        if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) and y.dtype != np.bool_):
+            raise fail(f"y_{part}", f"must be a 1-D integer array, got {y.dtype} of shape {y.shape}")
+        if len(y) != len(x):
+            raise fail(f"y_{part}", f"holds {len(y)} labels for the {len(x)} images of 'x_{part}'")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise fail("x_test", f"has images of shape {arrays['x_test'].shape[1:]}, x_train of "
+                             f"{arrays['x_train'].shape[1:]}")
+    classes = arrays.get("classes")
+    if classes is None:
+        classes = np.arange(int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1).astype(str)
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or len(classes) == 0:
+        raise fail("classes", f"must be a non-empty 1-D list of names, got shape {classes.shape}")
+    for key in ("y_train", "y_test"):
+        low, high = int(arrays[key].min()), int(arrays[key].max())
+        if low < 0 or high >= len(classes):
+            raise fail(key, f"has label {low if low < 0 else high}, outside the {len(classes)} classes 0.."
+                            f"{len(classes) - 1}")
+    return {**{k: arrays[k] for k in ARRAY_KEYS}, "classes": classes}
+
+
+def _read_originals(spec: DatasetSpec, root: Path, download: bool) -> dict[str, np.ndarray]:
+    try:
+        arrays = spec.read(root / spec.name, download)
+    except (FileNotFoundError, RuntimeError, OSError) as exc:
+        raise OsrbenchError(
+            f"dataset {spec.name!r} not found: looked for {cache_path(root, spec.name)} and the originals under "
+            f"{root / spec.name} ({type(exc).__name__}: {exc}). Run again with --download on a machine with "
+            f"internet (source: {spec.source}), or put a prepared {spec.name}.npz ({LAYOUT}) at that path; "
+            f"--data-root or $OSRBENCH_DATA choose the folder."
+        ) from None
+    x_train, y_train, x_test, y_test, classes = arrays
+    raw = {"x_train": np.asarray(x_train), "y_train": np.asarray(y_train), "x_test": np.asarray(x_test),
+           "y_test": np.asarray(y_test), "classes": np.asarray([str(c) for c in classes])}
+    return validate_arrays(raw, f"the reader of dataset {spec.name!r} ({spec.source})")
+
+
+def _read_prepared(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in (*ARRAY_KEYS, "classes") if k in f}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise OsrbenchError(f"cannot read {path}: {exc}; delete it to rebuild it from the originals, or "
+                            f"write it again") from None
+    return validate_arrays(arrays, f"prepared dataset {path}")
+
+
 def _to_nchw(x: np.ndarray) -> torch.Tensor:
-    if x.dtype != np.uint8:
-        raise OsrbenchError(f"cached images must be uint8, found {x.dtype}")
-    if x.ndim == 3:
-        x = x[..., None]
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def _missing_message(name: str, root: Path, source: str, detail: str) -> str:
-    return (
-        f"dataset {name!r} not found: looked for {cache_path(root, name)} and the originals under "
-        f"{Path(root) / name} ({detail}). Run again with --download on a machine with internet "
-        f"(source: {source}), or put a prepared {name}.npz (uint8 x_train/x_test as N,H,W,C with "
-        f"y_train/y_test and classes) at that path; --data-root or $OSRBENCH_DATA choose the folder."
-    )
+def _registered(name: str, options: DataOptions) -> DatasetSpec | None:
+    from osrbench.plugins import load_plugins
+
+    registry = options.datasets if options.datasets is not None else load_plugins().datasets
+    return registry.get(name) if name in registry or name in registry.clashes else None
 
 
-@lru_cache(maxsize=4)
-def load_arrays(name: str, root: Path, download: bool = False) -> ArrayDataset:
-    """The dataset ``name`` as in-memory uint8 tensors, filling the cache on first use."""
-    if name not in READERS:
-        raise OsrbenchError(f"no reader for dataset {name!r}; known: {', '.join(sorted(READERS))}")
-    reader, source = READERS[name]
+def load_dataset(name: str, options: DataOptions) -> ArrayDataset:
+    """The dataset ``name`` as in-memory uint8 tensors: a registered dataset (filling its cache file
+    on first use) or any prepared ``<root>/<name>.npz``."""
+    check_name(name, "dataset name")
+    return _load(name, _registered(name, options), Path(options.root), options.download)
+
+
+@lru_cache(maxsize=8)
+def _load(name: str, spec: DatasetSpec | None, root: Path, download: bool) -> ArrayDataset:
     path = cache_path(root, name)
-    if name in BUNDLED:
-        arrays = dict(zip((*ARRAY_KEYS, "classes"), reader(Path(root), False)))
-        fp = fingerprint_arrays(arrays)
+    if spec is not None and not spec.cache:
+        arrays = _read_originals(spec, root, download)
+        fingerprint = fingerprint_arrays(arrays)
     else:
         if not path.exists():
-            try:
-                x_tr, y_tr, x_te, y_te, classes = reader(Path(root) / name, download)
-            except (FileNotFoundError, RuntimeError, OSError) as exc:
-                raise OsrbenchError(_missing_message(name, root, source, f"{type(exc).__name__}: {exc}")) from None
-            _atomic_savez(path, x_train=np.asarray(x_tr, np.uint8), y_train=np.asarray(y_tr, np.int64),
-                          x_test=np.asarray(x_te, np.uint8), y_test=np.asarray(y_te, np.int64),
-                          classes=np.asarray(classes))
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in (*ARRAY_KEYS, "classes") if k in f}
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise OsrbenchError(f"cannot read {path}: {exc}; delete it to rebuild it from the originals") from None
-        missing = [k for k in ARRAY_KEYS if k not in arrays]
-        if missing:
-            raise OsrbenchError(f"{path} lacks the arrays {', '.join(missing)}; expected {', '.join(ARRAY_KEYS)}")
-        fp = _cached_fingerprint(path, arrays)
-    classes = [str(c) for c in arrays.get("classes", np.arange(int(arrays["y_train"].max()) + 1))]
+            if spec is None:
+                raise OsrbenchError(
+                    f"dataset {name!r} is not registered by any plugin (see `osrbench list datasets`) and there "
+                    f"is no prepared {path}; write one ({LAYOUT}) or pass the folder that holds it with "
+                    f"--data-root (or $OSRBENCH_DATA)")
+            _atomic_savez(path, **_read_originals(spec, root, download))
+        arrays = _read_prepared(path)
+        fingerprint = _cached_fingerprint(path, arrays)
     return ArrayDataset(
         name=name,
         x_train=_to_nchw(arrays["x_train"]),
-        y_train=torch.from_numpy(np.asarray(arrays["y_train"], np.int64)),
+        y_train=torch.from_numpy(arrays["y_train"].astype(np.int64)),
         x_test=_to_nchw(arrays["x_test"]),
-        y_test=torch.from_numpy(np.asarray(arrays["y_test"], np.int64)),
-        classes=classes,
-        fingerprint=fp,
+        y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
+        classes=[str(c) for c in arrays["classes"]],
+        fingerprint=fingerprint,
     )

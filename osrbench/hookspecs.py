@@ -6,11 +6,12 @@ of these hooks with ``@osrbench.hookimpl``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from osrbench.api import AugmentationSpec, ExecutorSpec, MethodSpec, ProtocolSpec, ScorerSpec
+from osrbench.api import AugmentationSpec, DatasetSpec, ExecutorSpec, MethodSpec, ProtocolSpec, ScorerSpec
 
 PROJECT = "osrbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -20,6 +21,20 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def osrbench_protocols() -> list[ProtocolSpec]:
     """Return the protocols (datasets with known/unknown splits) this plugin provides."""
+
+
+@hookspec
+def osrbench_protocol_files() -> list[Path]:
+    """Return protocol JSON files, or folders of them, that this plugin provides.
+
+    The core reads and validates each file on its own: a malformed file is reported and every
+    other protocol keeps working.
+    """
+
+
+@hookspec
+def osrbench_datasets() -> list[DatasetSpec]:
+    """Return the datasets (name -> reader of the original files) this plugin provides."""
 
 
 @hookspec

@@ -39,7 +39,7 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
             "row": r["label"], "label": r["label"], "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
             "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
             "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
-            "epochs": cost.get("epochs"), **scalar_metrics(r),
+            "epochs": cost.get("epochs"), "limit": r.get("limit"), **scalar_metrics(r),
             "plots": [path.with_suffix("") / name for m in r.get("metrics", {}).values() if isinstance(m, dict)
                       for name in m.get("plots", [])],
         })
@@ -47,9 +47,11 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """The row name, plus the data fingerprint where one row has results on several copies of a dataset."""
+    """The row name, plus the data fingerprint where one row has results on several copies of a dataset,
+    plus ``[limit N]`` for smoke runs on a slice of the data (``--limit``)."""
     copies = frame.groupby(["row", "protocol"])["fingerprint"].transform("nunique")
-    return frame["row"].where(copies == 1, frame["row"] + " [data " + frame["fingerprint"].str[:8] + "]")
+    rows = frame["row"].where(copies == 1, frame["row"] + " [data " + frame["fingerprint"].str[:8] + "]")
+    return rows + frame["limit"].map(lambda n: f" [limit {int(n)}]" if pd.notna(n) else "")
 
 
 HEADLINE_METRICS = ("osr.auroc", "osr.oscr", "osr.macro_f1", "osr.accuracy")

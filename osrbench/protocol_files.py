@@ -3,7 +3,9 @@
 A file names its dataset (and the dataset its unknowns come from), normalisation, whether
 horizontal flips keep the class, the source of its split lists, and the splits themselves:
 ``{"known": [...], "unknown": [...]}`` with class indices of the datasets' own label order.
-Known classes are relabelled 0..K-1 in the order listed.
+Known classes are relabelled 0..K-1 in the order listed. Every field is described in
+``docs/plugins.md``. Class indices are checked against the datasets when a split is loaded,
+before anything trains.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import torch
 
 from osrbench.api import DataOptions, OsrbenchError, ProtocolSpec, Split
-from osrbench.data import load_arrays
+from osrbench.data import ArrayDataset, load_dataset
+from osrbench.names import name_problem
 
 REQUIRED = {
     "name": str, "description": str, "version": str, "source": str, "split_family": str,
@@ -36,23 +39,38 @@ def _validate(path: Path, data: Any) -> dict:
             raise _fail(path, key, "is missing")
         if not isinstance(data[key], typ):
             raise _fail(path, key, f"must be a {typ.__name__}, got {type(data[key]).__name__}")
+    for key in ("name", "dataset", "unknown_dataset"):
+        problem = name_problem(data[key])
+        if problem:
+            raise _fail(path, key, problem)
     if not data["splits"]:
         raise _fail(path, "splits", "is empty")
     for i, split in enumerate(data["splits"]):
         for part in ("known", "unknown"):
             values = split.get(part) if isinstance(split, dict) else None
             # An empty unknown list makes a closed-set protocol (every class known; OOD sets come from a scorer).
+            # type(v) is int: JSON true/false are bools, which Python would count as the classes 1 and 0
             if (not isinstance(values, list) or (part == "known" and not values)
-                    or not all(isinstance(v, int) for v in values)):
+                    or not all(type(v) is int and v >= 0 for v in values)):
                 what = "a non-empty list" if part == "known" else "a list (empty for a closed-set protocol)"
-                raise _fail(path, f"splits[{i}].{part}", f"must be {what} of class indices")
+                raise _fail(path, f"splits[{i}].{part}", f"must be {what} of class indices (integers >= 0)")
         if len(set(split["known"])) != len(split["known"]):
             raise _fail(path, f"splits[{i}].known", "lists a class twice")
         if data["dataset"] == data["unknown_dataset"] and set(split["known"]) & set(split["unknown"]):
             raise _fail(path, f"splits[{i}]", "has classes that are both known and unknown")
     if len(data["mean"]) != len(data["std"]):
         raise _fail(path, "std", "must have as many entries as mean")
+    for key in ("mean", "std"):
+        if not all(type(v) in (int, float) for v in data[key]) or (key == "std" and min(data[key], default=1) <= 0):
+            raise _fail(path, key, "must be a list of numbers" + (" > 0" if key == "std" else ""))
     return data
+
+
+def _check_classes(data: dict, index: int, part: str, ds: ArrayDataset) -> None:
+    out = [c for c in data["splits"][index][part] if c >= len(ds.classes)]
+    if out:
+        raise OsrbenchError(f"protocol {data['name']!r} split {index}: {part} class {out[0]} does not exist; dataset "
+                            f"{ds.name!r} has the classes 0..{len(ds.classes) - 1}")
 
 
 def _select(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,9 +88,18 @@ def _load_split(data: dict, index: int, options: DataOptions) -> Split:
     if not 0 <= index < len(data["splits"]):
         raise OsrbenchError(f"protocol {data['name']!r} has splits 0..{len(data['splits']) - 1}, not {index}")
     split = data["splits"][index]
-    known_ds = load_arrays(data["dataset"], Path(options.root), options.download)
-    unknown_ds = known_ds if data["unknown_dataset"] == data["dataset"] else load_arrays(
-        data["unknown_dataset"], Path(options.root), options.download)
+    known_ds = load_dataset(data["dataset"], options)
+    unknown_ds = known_ds if data["unknown_dataset"] == data["dataset"] else load_dataset(
+        data["unknown_dataset"], options)
+    _check_classes(data, index, "known", known_ds)
+    _check_classes(data, index, "unknown", unknown_ds)
+    if unknown_ds.x_test.shape[1:] != known_ds.x_train.shape[1:]:
+        raise OsrbenchError(f"protocol {data['name']!r}: the unknown dataset {unknown_ds.name!r} has images of shape "
+                            f"{tuple(unknown_ds.x_test.shape[1:])} (C, H, W), the known dataset "
+                            f"{known_ds.name!r} {tuple(known_ds.x_train.shape[1:])}; they must agree")
+    if len(data["mean"]) != known_ds.x_train.shape[1]:
+        raise OsrbenchError(f"protocol {data['name']!r}: mean and std have {len(data['mean'])} entries, the images of "
+                            f"{known_ds.name!r} {known_ds.x_train.shape[1]} channels")
     x_tr, y_tr = _select(known_ds.x_train, known_ds.y_train, split["known"])
     x_te, y_te = _select(known_ds.x_test, known_ds.y_test, split["known"])
     x_un, y_un = _select(unknown_ds.x_test, unknown_ds.y_test, split["unknown"])
@@ -89,12 +116,19 @@ def _load_split(data: dict, index: int, options: DataOptions) -> Split:
     )
 
 
+def protocol_files_in(path: Path) -> list[Path]:
+    """``path`` itself if it is a file, else the ``*.json`` files of the folder, sorted."""
+    return sorted(Path(path).glob("*.json")) if Path(path).is_dir() else [Path(path)]
+
+
 def load_protocol_file(path: Path | str) -> ProtocolSpec:
     path = Path(path)
     try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise OsrbenchError(f"malformed protocol file {path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise OsrbenchError(f"cannot read protocol file {path}: {exc.strerror or exc}") from None
     data = _validate(path, data)
     return ProtocolSpec(
         name=data["name"], description=data["description"], n_splits=len(data["splits"]),

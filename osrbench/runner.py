@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from rich.markup import escape
 from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OsrbenchError, RunContext
 from osrbench.claims import claim_record
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
+from osrbench.data import load_dataset
+from osrbench.limit import limit_split
 from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
 from osrbench.records import (
@@ -48,6 +51,7 @@ class RunRequest:
     force: bool = False
     quiet: bool = False
     wait_for_claims: bool = True  # False: a split claimed by another process raises ClaimHeld
+    limit: int | None = None  # at most this many training and test images per class (smoke runs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,7 +114,8 @@ class Run:
         self.plugins = plugins or load_plugins()
         p = self.plugins
         self.method = p.methods.get(request.method)
-        self.protocol = p.protocols.get(request.protocol)
+        self.protocol = p.protocol(request.protocol)
+        self.data = dataclasses.replace(request.data, datasets=p.datasets)
         self.augmentation = resolve_augmentation(p, self.method, request.augment)
         if self.augmentation is not None and not self.method.accepts_augmentation:
             raise OsrbenchError(f"method {self.method.name!r} takes no augmentation; drop --augment")
@@ -139,8 +144,12 @@ class Run:
         training_overrides = {"method": _non_default(self.method_config),
                               "augmentation": _non_default(self.aug_config) if self.aug_config else {}}
         self.training_overrides = {k: v for k, v in training_overrides.items() if v}
+        if request.limit is not None and request.limit < 1:
+            raise OsrbenchError(f"--limit {request.limit}: give a number of images per class >= 1")
+        # A limited (smoke) run gets a label of its own, so it never mixes with full runs.
+        hashed = {**self.training_overrides, **({"limit": request.limit} if request.limit else {})}
         self.label = run_label(self.record_name, self.augmentation.name if self.augmentation else None,
-                               config_hash(self.training_overrides) if self.training_overrides else None)
+                               config_hash(hashed) if hashed else None)
         self.device = resolve_device(request.device)
         for split in self.splits:  # names that would place a record outside the results dir fail here
             self.path(split)
@@ -154,8 +163,12 @@ class Run:
         progress = progress or Progress(quiet=self.request.quiet)
         check_results_dir(self.request.results_dir)
         records = []
+        checked = False
         for split in self.splits:
             path = self.path(split)
+            if not checked and (self.request.force or not path.exists()):
+                self._load_scorer_datasets()
+                checked = True
             claimed = claim_record(path, wait=self.request.wait_for_claims, log=lambda m: progress.log(escape(m)))
             with claimed as claim:
                 # A claim we had to wait for may have ended with the record written: never train it twice.
@@ -165,6 +178,13 @@ class Run:
                     self.trained.append(split)
                 records.append(record)
         return records
+
+    def _load_scorer_datasets(self) -> None:
+        """Load the datasets the scorers will read (e.g. OOD sets) now, so a missing one stops the run
+        before anything trains."""
+        for scorer in self.scorers:
+            for name in scorer.datasets(self.scorer_configs[scorer.name]) if scorer.datasets else []:
+                load_dataset(name, self.data)
 
     def _finished(self, path: Path, progress: Progress) -> dict[str, Any] | None:
         """The stored record of this split, or None; a damaged record is moved aside and the split rerun."""
@@ -188,13 +208,15 @@ class Run:
                 ckpt.unlink()
         work_dir.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
-        split = self.protocol.load(split_index, r.data)
+        split = self.protocol.load(split_index, self.data)
+        if r.limit:
+            split = limit_split(split, r.limit)
         if self.device.type == "cuda":
             split = split.to(self.device)
         seed_everything(r.seed)
         augmentation = self.augmentation.build(self.aug_config) if self.augmentation else None
         ctx = RunContext(device=self.device, seed=r.seed, work_dir=work_dir, progress=progress,
-                         augmentation=augmentation, data=r.data)
+                         augmentation=augmentation, data=self.data)
         config = {
             "method": config_dict(self.method_config),
             "augmentation": config_dict(self.aug_config) if self.aug_config else None,
@@ -223,6 +245,7 @@ class Run:
             "data_fingerprint": split.fingerprint,
             "config": config,
             "overrides": self.training_overrides,
+            "limit": r.limit,
             "metrics": metrics,
             "cost": {
                 "wall_seconds": round(time.perf_counter() - began, 3),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from osrbench import DataOptions, OsrbenchError
-from osrbench.data import load_arrays
+from osrbench.data import load_dataset
 from osrbench.plugins import load_plugins
 from osrbench.protocol_files import load_protocol_file
 
@@ -74,7 +74,7 @@ def test_a_prepared_array_file_is_used_as_is_and_fingerprinted(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     _write_fake_cifar(other, value=1)
-    assert load_arrays("cifar10", other).fingerprint != split.fingerprint
+    assert load_dataset("cifar10", DataOptions(other)).fingerprint != split.fingerprint
 
 
 def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):

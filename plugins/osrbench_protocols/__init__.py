@@ -1,20 +1,17 @@
 """The standard protocols (MNIST, SVHN, CIFAR10, CIFAR+10, CIFAR+50, TinyImageNet) and ``digits``.
 
 Each is a JSON file in the repository's ``protocols/`` folder, installed as the package data
-``osrbench_protocols.files``.
+``osrbench_protocols.files``; the core reads and checks each file on its own.
 """
 
-from importlib.resources import as_file, files
+import importlib.resources
+from pathlib import Path
 
 import osrbench
-from osrbench.protocol_files import load_protocol_file
 
 
 @osrbench.hookimpl
-def osrbench_protocols():
-    specs = []
-    for entry in sorted(files("osrbench_protocols.files").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".json"):
-            with as_file(entry) as path:
-                specs.append(load_protocol_file(path))
-    return specs
+def osrbench_protocol_files():
+    # (not `from importlib.resources import files`: importing the subpackage osrbench_protocols.files
+    # would rebind that name in this module)
+    return [Path(str(importlib.resources.files("osrbench_protocols.files")))]

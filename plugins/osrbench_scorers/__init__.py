@@ -14,7 +14,7 @@ import osrbench
 from osrbench import ScorerSpec
 from osrbench_scorers.corruption import CorruptionConfig, score_corruption
 from osrbench_scorers.linear_probe import LinearProbeConfig, score_linear_probe
-from osrbench_scorers.ood import OODConfig, score_ood
+from osrbench_scorers.ood import OODConfig, dataset_names, score_ood
 from osrbench_scorers.osr import OSRConfig, score_osr
 
 
@@ -24,7 +24,8 @@ def osrbench_scorers():
         ScorerSpec(name="osr", description="open-set recognition: AUROC, OSCR, macro-F1 at 95% TPR, closed-set "
                                            "accuracy, openness–F1 curve", config=OSRConfig, score=score_osr),
         ScorerSpec(name="ood", description="OOD detection vs whole datasets (known test set = in-distribution): "
-                                           "TNR@95TPR, AUROC, DTACC, AUIN, AUOUT", config=OODConfig, score=score_ood),
+                                           "TNR@95TPR, AUROC, DTACC, AUIN, AUOUT", config=OODConfig, score=score_ood,
+                   datasets=dataset_names),
         ScorerSpec(name="corruption", description="accuracy under 15 common corruptions x 5 severities and its drop "
                                                   "(needs imagecorruptions-imaug)", config=CorruptionConfig,
                    score=score_corruption),

@@ -2,7 +2,7 @@
 
 In-distribution = the protocol's known test set (with the ``cifar10-all`` closed-set protocol, the
 papers' CIFAR-10 vs CIFAR-100 / SVHN setting). Each OOD set is the test split of a dataset the
-core can load (``osrbench.data.load_arrays``), optionally only some of its classes
+harness can load (any registered dataset or prepared ``<data-root>/<name>.npz``), optionally only some of its classes
 (``NAME:3+5+8``, the dataset's own label indices), brought to the protocol's image shape: channels
 repeated (grey to colour) or averaged (colour to grey), size changed with antialiased bilinear
 interpolation (e.g. TinyImageNet 64 px to 32 px). The score is the method's own ``predict`` score;
@@ -12,14 +12,13 @@ metrics and their conventions are those of ``osrbench.ood_metrics`` (ID positive
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import predict_all
-from osrbench.data import load_arrays
+from osrbench.data import load_dataset
 from osrbench.ood_metrics import ood_metrics, roc_points
 from osrbench_scorers import plots
 
@@ -41,6 +40,11 @@ class OODConfig:
             raise OsrbenchError(f"--set ood.batch_size={self.batch_size}: must be at least 1")
         for spec in self.sets:
             parse_set(spec)
+
+
+def dataset_names(config: OODConfig) -> list[str]:
+    """The datasets ``config`` reads (the harness loads them before training)."""
+    return list(dict.fromkeys(parse_set(spec)[0] for spec in config.sets))
 
 
 def parse_set(spec: str) -> tuple[str, list[int] | None]:
@@ -82,7 +86,7 @@ def load_ood_set(spec: str, split: Split, ctx: RunContext) -> tuple[torch.Tensor
     if ctx.data is None:
         raise OsrbenchError("scorer 'ood' needs the run's data options (data root) to load OOD datasets")
     name, classes = parse_set(spec)
-    ds = load_arrays(name, Path(ctx.data.root), ctx.data.download)
+    ds = load_dataset(name, ctx.data)
     images = ds.x_test
     if classes is not None:
         bad = [c for c in classes if not 0 <= c < len(ds.classes)]
