@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 import torch
+from fake_plugins import plugin_module
+from guide import EXAMPLES, write_blobs, write_protocol
 
 import osrbench
 from osrbench import DataOptions, DatasetArrays, DatasetSpec, OsrbenchError
@@ -16,7 +17,6 @@ from osrbench.leaderboard import build_leaderboard
 from osrbench.limit import first_per_class, limit_split
 from osrbench.plugins import build_plugins, load_plugins
 from osrbench.runner import RunRequest, run
-from tests.guide import EXAMPLES, write_blobs, write_protocol
 
 
 def run_cli(capsys, *args):
@@ -74,9 +74,8 @@ def _noise_plugin(name: str = "noise8"):
         x = rng.integers(0, 256, (80, 8, 8, 1), dtype=np.uint8)
         return DatasetArrays(x[:40], np.zeros(40, int), x[40:], np.arange(40) % 2, ["static", "snow"])
 
-    module = types.ModuleType("osrbench_test_noise")
-    module.osrbench_datasets = osrbench.hookimpl(lambda: [DatasetSpec(name, "noise", "generated", read, cache=False)])
-    return module
+    return plugin_module("osrbench_test_noise", osrbench_datasets=[DatasetSpec(name, "noise", "generated", read,
+                                                                                cache=False)])
 
 
 def test_a_dataset_registered_through_the_hook_serves_as_the_unknown_set(tmp_path):
@@ -102,10 +101,9 @@ def test_an_unregistered_name_without_a_prepared_file_says_how_to_add_it(tmp_pat
 
 def test_a_missing_ood_dataset_is_reported_before_training(tmp_path, capsys):
     trained = []
-    method = types.ModuleType("osrbench_test_spy")
     base = load_plugins().methods.get("msp")
     spy = osrbench.MethodSpec("spy", "", base.config, lambda *a: trained.append(1) or base.fit(*a))
-    method.osrbench_methods = osrbench.hookimpl(lambda: [spy])
+    method = plugin_module("osrbench_test_spy", osrbench_methods=[spy])
     plugins = build_plugins(extra={"spy": method})
     request = RunRequest(method="spy", scorers=["osr", "ood"], splits=[0], data=DataOptions(tmp_path),
                          results_dir=tmp_path / "res", overrides={"ood.sets": "digits,nowhere"}, quiet=True)

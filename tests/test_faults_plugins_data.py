@@ -2,12 +2,12 @@
 line (or a correct result), never a traceback, a wrong class or a file outside the results dir."""
 
 import json
-import sys
-import types
 from importlib.metadata import EntryPoint
 
 import numpy as np
 import pytest
+from fake_plugins import plugin_module
+from guide import example_protocol, write_blobs, write_protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,6 @@ from osrbench.cli import main
 from osrbench.data import load_dataset
 from osrbench.plugins import build_plugins, load_plugins
 from osrbench.protocol_files import load_protocol_file
-from tests.guide import example_protocol, write_blobs, write_protocol
 
 
 def run_cli(capsys, *args):
@@ -106,18 +105,10 @@ def test_a_protocol_file_with_an_unsafe_name_is_rejected(tmp_path, capsys, name)
     assert not (tmp_path / "x").exists() and not (tmp_path / "res").exists()
 
 
-def _module(name, **hooks):
-    mod = types.ModuleType(name)
-    for hook, value in hooks.items():
-        setattr(mod, hook, osrbench.hookimpl(lambda value=value: value))
-    sys.modules[name] = mod
-    return mod
-
-
 def test_a_plugin_registering_an_unsafe_name_is_reported_and_the_rest_still_load():
     spec = osrbench.ScorerSpec(name="../escape", description="", config=object, score=None)
     good = osrbench.ScorerSpec(name="fine", description="", config=object, score=None)
-    bad = _module("osrbench_test_unsafe", osrbench_scorers=[spec, good])
+    bad = plugin_module("osrbench_test_unsafe", osrbench_scorers=[spec, good])
     plugins = build_plugins([EntryPoint("unsafe", bad.__name__, "osrbench")])
     assert "'../escape' is not a valid name" in plugins.failures["plugin 'unsafe'"]
     assert "fine" in plugins.scorers and "../escape" not in plugins.scorers
@@ -142,7 +133,7 @@ def test_a_protocol_file_by_path_may_not_take_a_registered_name(tmp_path, capsys
 
 def test_two_plugins_registering_one_dataset_name_both_named():
     spec = osrbench.DatasetSpec("twin", "", "nowhere", read=None)
-    a, b = _module("osrbench_test_twin_a", osrbench_datasets=[spec]), _module("osrbench_test_twin_b",
+    a, b = plugin_module("osrbench_test_twin_a", osrbench_datasets=[spec]), plugin_module("osrbench_test_twin_b",
                                                                                osrbench_datasets=[spec])
     plugins = build_plugins([EntryPoint("twin-a", a.__name__, "osrbench"),
                              EntryPoint("twin-b", b.__name__, "osrbench")])

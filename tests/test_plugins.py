@@ -1,10 +1,9 @@
 """Plugin discovery through entry points, broken plugins, name collisions, unknown names."""
 
-import sys
-import types
 from importlib.metadata import EntryPoint
 
 import pytest
+from fake_plugins import plugin_module
 
 import osrbench
 from osrbench import OsrbenchError
@@ -35,16 +34,8 @@ def test_third_party_plugin_is_found_through_its_own_entry_point():
     assert "mean-score" in plugins.scorers
 
 
-def _module(name, **hooks):
-    mod = types.ModuleType(name)
-    for hook, value in hooks.items():
-        setattr(mod, hook, osrbench.hookimpl(lambda value=value: value))
-    sys.modules[name] = mod
-    return mod
-
-
 def test_broken_plugin_is_reported_and_others_still_load():
-    good = _module("osrbench_test_good", osrbench_scorers=[
+    good = plugin_module("osrbench_test_good", osrbench_scorers=[
         osrbench.ScorerSpec(name="good", description="", config=object, score=None)])
     eps = [EntryPoint("broken", "osrbench_test_missing_module_xyz", "osrbench"),
            EntryPoint("good", good.__name__, "osrbench")]
@@ -55,8 +46,8 @@ def test_broken_plugin_is_reported_and_others_still_load():
 
 def test_two_plugins_with_the_same_name_is_an_error_naming_both():
     spec = osrbench.ScorerSpec(name="same", description="", config=object, score=None)
-    a = _module("osrbench_test_a", osrbench_scorers=[spec])
-    b = _module("osrbench_test_b", osrbench_scorers=[spec])
+    a = plugin_module("osrbench_test_a", osrbench_scorers=[spec])
+    b = plugin_module("osrbench_test_b", osrbench_scorers=[spec])
     plugins = build_plugins([EntryPoint("plugin-a", a.__name__, "osrbench"),
                              EntryPoint("plugin-b", b.__name__, "osrbench")])
     with pytest.raises(OsrbenchError, match="'plugin-a'.*'plugin-b'"):
