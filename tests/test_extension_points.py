@@ -109,7 +109,7 @@ def test_a_missing_ood_dataset_is_reported_before_training(tmp_path, capsys):
                          results_dir=tmp_path / "res", overrides={"ood.sets": "digits,nowhere"}, quiet=True)
     with pytest.raises(OsrbenchError, match="'nowhere' is not registered"):
         run(request, plugins=plugins)
-    assert not trained and not (tmp_path / "res").exists()
+    assert not trained and not list((tmp_path / "res").rglob("*.json"))
 
 
 def test_search_path_protocols_run_by_name(tmp_path, monkeypatch):
