@@ -291,3 +291,18 @@ class ExecutorSpec:
     description: str
     config: type  # a dataclass of options (--workers, --address, --executor-set key=value)
     create: Callable[[Any], Executor]
+
+
+# --------------------------------------------------------------------------- public helpers
+# The helpers a plugin may rely on, under stable names (docs/plugins.md describes each). They are
+# imported here, after the types above, because their modules import those types from this one.
+
+from osrbench.batches import Minibatches, map_batches, predict_all, to_float  # noqa: E402
+from osrbench.config import option  # noqa: E402
+from osrbench.data import load_dataset  # noqa: E402
+from osrbench.gpu_augment import standard_augment  # noqa: E402
+from osrbench.metrics import threshold_at_tpr  # noqa: E402
+from osrbench.training import NonFiniteLoss, train_epochs  # noqa: E402
+
+HELPERS = ("Minibatches", "NonFiniteLoss", "load_dataset", "map_batches", "option", "predict_all",
+           "standard_augment", "threshold_at_tpr", "to_float", "train_epochs")

@@ -20,14 +20,9 @@ from osrbench.api import DataOptions, OsrbenchError
 from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
 from osrbench.plugins import KINDS, failure_line, load_plugins
+from osrbench.progress import console_for
 
-LOG_WIDTH = 10_000  # when stdout is a log or a pipe: no width limit, so table cells never wrap
-
-
-def stdout_console() -> Console:
-    """A console on stdout: the terminal's width, or unlimited when stdout is not a terminal."""
-    console = Console()
-    return console if console.is_terminal else Console(width=LOG_WIDTH)
+console = console_for()  # stdout: no wrapped table cells when it is a log or a pipe
 
 
 def _ints(text: str, expected: str) -> list[int]:
@@ -238,7 +233,6 @@ def cmd_run(args) -> int:
                        seed=args.seed)
     run = Run(request)
     records = run.execute()
-    console = stdout_console()
     limited = f" [limit {args.limit}]" if args.limit else ""
     console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}{limited}")))
     console.print(f"records: {escape(str(run.path(run.splits[0]).parent))}")
@@ -247,7 +241,6 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     plugins = load_plugins()
-    console = stdout_console()
     for kind in [args.kind] if args.kind else list(KINDS):
         table = Table(title=kind, title_justify="left", show_lines=args.verbose)
         table.add_column("name", style="bold")
@@ -281,7 +274,6 @@ def cmd_leaderboard(args) -> int:
 
     metrics = tuple(args.metric) if args.metric else HEADLINE_METRICS
     table = build_leaderboard(args.results_dir, protocol=args.protocol, metrics=metrics, strict=args.strict)
-    console = stdout_console()
     if table["damaged"]:
         warn = Console(stderr=True, soft_wrap=True)
         warn.print(f"[yellow]warning:[/yellow] left out {len(table['damaged'])} damaged record(s) "
@@ -336,7 +328,7 @@ def cmd_reproduce(args) -> int:
 def cmd_report(args) -> int:
     from osrbench.report import report
 
-    report(args.run, stdout_console())
+    report(args.run, console)
     return 0
 
 

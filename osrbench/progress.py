@@ -17,6 +17,13 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 T = TypeVar("T")
+LOG_WIDTH = 10_000  # a stream that is not a terminal (a log, a pipe) gets no width limit: nothing wraps
+
+
+def console_for(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr): the terminal's width, or unlimited when it is not a terminal."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=LOG_WIDTH)
 
 
 class Progress:
@@ -24,7 +31,7 @@ class Progress:
 
     def __init__(self, quiet: bool = False, console: Console | None = None):
         self.quiet = quiet
-        self.console = console or Console(stderr=True)
+        self.console = console or console_for(stderr=True)
         self._bars: RichProgress | None = None
         self._depth = 0
 
@@ -34,7 +41,9 @@ class Progress:
             self._bars = RichProgress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=True, disable=self.quiet,
+                console=self.console, transient=True,
+                # bars only on a terminal: in a log they would leave blank lines and never move
+                disable=self.quiet or not self.console.is_terminal,
             )
             self._bars.start()
         self._depth += 1
@@ -76,7 +85,8 @@ class TaskHandle:
         self._bars, self._id = bars, task_id
 
     def restart(self, total: int | None) -> None:
-        self._bars.reset(self._id, total=total)
+        """Start the bar again for ``total`` steps; a bar of one step is hidden (it would only flicker)."""
+        self._bars.reset(self._id, total=total, visible=total is None or total > 1)
 
     def advance(self, n: int = 1, info: str | None = None) -> None:
         if info is None:

@@ -43,6 +43,8 @@ def _validate(path: Path, data: Any) -> dict:
         problem = name_problem(data[key])
         if problem:
             raise _fail(path, key, problem)
+    if not isinstance(data.get("quirks", []), list) or not all(isinstance(q, str) for q in data.get("quirks", [])):
+        raise _fail(path, "quirks", "must be a list of strings (optional)")
     if not data["splits"]:
         raise _fail(path, "splits", "is empty")
     for i, split in enumerate(data["splits"]):

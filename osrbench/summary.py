@@ -25,9 +25,18 @@ def _column_name(key: str) -> str:
     return HEADLINE.get(metric, metric) if scorer == "osr" else key
 
 
+def column_order(key: str) -> tuple:
+    """The osr headline metrics first (in ``HEADLINE``'s order), then every other metric by name: the
+    same columns in the same order whether the records were just trained or read from disk."""
+    scorer, _, metric = key.partition(".")
+    if scorer == "osr" and metric in HEADLINE:
+        return (0, list(HEADLINE).index(metric), "")
+    return (1, 0, key)
+
+
 def results_table(records: list[dict[str, Any]], title: str) -> Table:
     rows = [scalar_metrics(r) for r in records]
-    keys = list(dict.fromkeys(k for row in rows for k in row))
+    keys = sorted({k for row in rows for k in row}, key=column_order)
     table = Table(title=title, title_justify="left")
     table.add_column("split", justify="right")
     for key in keys:

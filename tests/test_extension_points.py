@@ -133,3 +133,23 @@ def test_a_source_tree_without_entry_points_says_how_to_install(capsys):
 def test_python_dash_m_osrbench_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "osrbench", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("osrbench ")
+
+
+@pytest.mark.slow
+def test_output_in_a_log_has_no_blank_lines_no_wrapped_cells_and_one_column_order(tmp_path):
+    """stdout and stderr redirected (as in a log): no progress-bar residue, table rows on one line,
+    and the summary read back from the records has the columns of the summary just trained."""
+    command = [sys.executable, "-m", "osrbench", "run", "--split", "0,1", "--scorer", "osr,linear-probe",
+               "--set", "epochs=1", "--results-dir", str(tmp_path / "res"), "--data-root", str(tmp_path)]
+    trained = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "" not in trained.stderr.splitlines()
+
+    def header(out: str) -> str:
+        return next(line for line in out.splitlines() if "AUROC" in line)
+
+    mean_row = next(line for line in trained.stdout.splitlines() if "mean ± std" in line)
+    metric_columns = header(trained.stdout).count("┃") - 3  # less the split and train-seconds columns
+    assert metric_columns >= 6 and mean_row.count("±") == 1 + metric_columns  # every cell on one line
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "skipped" in again.stderr
+    assert header(again.stdout) == header(trained.stdout)

@@ -6,7 +6,7 @@ import torch
 
 import osrbench
 from osrbench import MethodSpec, OpenSetModel, Prediction, ScorerSpec
-from osrbench.batches import map_batches, predict_all
+from osrbench.api import map_batches, predict_all
 
 
 @dataclass
