@@ -245,6 +245,17 @@ class RunContext:
     augmentation: Augmentation | None = None
     data: DataOptions | None = None
     extra_record: dict[str, Any] = field(default_factory=dict)  # methods may add facts to the record
+    # Training-health findings (a model that did not learn) stop the run; False keeps them as warnings
+    # in the record (``--no-health-check``, for smoke tests of the plumbing).
+    health_check: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    def unhealthy(self, error: OsrbenchError) -> None:
+        """Raise ``error``, or with the health check off, keep its message as a warning of the record."""
+        if self.health_check:
+            raise error
+        self.warnings.append(str(error))
+        self.progress.warn(str(error))
 
     @property
     def cuda(self) -> bool:

@@ -70,6 +70,9 @@ def _add_run_options(p) -> None:
                         "recorded, stored under a label of its own and marked [limit N] on the leaderboard")
     p.add_argument("--force", action="store_true", help="rerun splits whose record already exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+    p.add_argument("--no-health-check", dest="health_check", action="store_false",
+                   help="record a model that did not learn (accuracy near chance, loss at chance level) with a "
+                        "warning instead of stopping: for smoke tests of the plumbing, not for results")
 
 
 def _names(text: str) -> list[str]:
@@ -230,7 +233,7 @@ def cmd_run(args) -> int:
 
     request = _request(args, method=args.method, protocol=args.protocol, augment=args.augment,
                        scorers=[s.strip() for s in args.scorer.split(",") if s.strip()], splits=args.split,
-                       seed=args.seed)
+                       seed=args.seed, health_check=args.health_check)
     run = Run(request)
     records = run.execute()
     limited = f" [limit {args.limit}]" if args.limit else ""
@@ -393,8 +396,13 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "c
             "reproduce": cmd_reproduce, "report": cmd_report, "sweep": cmd_sweep}
 
 
+def one_line(message: str) -> str:
+    """An error message as one line: line breaks (say, in a value the user typed) are shown as ``\\n``."""
+    return message.strip().replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _error_line(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(one_line(message))}", highlight=False)
 
 
 def _crash_report() -> Path:
@@ -426,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         _error_line(str(exc))
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; finished splits are stored and the current one was checkpointed: "
-                                   "rerun the same command to resume", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            "interrupted: no record for the unfinished split; finished splits are stored; rerun the same command "
+            "to resume from the last checkpoint", highlight=False)
         return 130
     except BrokenPipeError:  # the reader went away (`osrbench leaderboard | head -1`): end quietly
         _quiet_stdout()

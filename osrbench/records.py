@@ -103,7 +103,10 @@ def _check_metric_value(value: Any, name: str) -> None:
 def _check_metrics(metrics: dict, depth: int, prefix: str = "") -> None:
     for key, value in metrics.items():
         name = f"{prefix}{key}"
-        if depth > 0:
+        if depth == 0 and key == "plots":
+            if not (isinstance(value, list) and all(isinstance(p, str) for p in value)):
+                raise ValueError(f"metrics {name!r} must be a list of file names")
+        elif depth > 0:
             if not isinstance(value, dict):
                 raise ValueError(f"metrics {name!r} is {type(value).__name__}, expected an object of metrics")
             _check_metrics(value, depth - 1, name + ".")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,11 +15,13 @@ import numpy as np
 import torch
 from rich.markup import escape
 
+from osrbench import attempts
 from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OsrbenchError, RunContext
 from osrbench.claims import claim_record
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.data import load_dataset
 from osrbench.limit import limit_split
+from osrbench.health import check_above_chance, check_contract
 from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
 from osrbench.records import (
@@ -34,6 +35,7 @@ from osrbench.records import (
     versions,
     write_record,
 )
+from osrbench.training import TrainingFailed
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RunRequest:
     quiet: bool = False
     wait_for_claims: bool = True  # False: a split claimed by another process raises ClaimHeld
     limit: int | None = None  # at most this many training and test images per class (smoke runs)
+    health_check: bool = True  # False: a model that did not learn is recorded with a warning (smoke tests)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -170,13 +173,17 @@ class Run:
                 self._load_scorer_datasets()
                 checked = True
             claimed = claim_record(path, wait=self.request.wait_for_claims, log=lambda m: progress.log(escape(m)))
-            with claimed as claim:
-                # A claim we had to wait for may have ended with the record written: never train it twice.
-                record = None if self.request.force and not claim.waited else self._finished(path, progress)
-                if record is None:
-                    record = self._run_split(split, path, progress)
-                    self.trained.append(split)
-                records.append(record)
+            try:
+                with claimed as claim:
+                    # A claim we had to wait for may have ended with the record written: never train it twice.
+                    record = None if self.request.force and not claim.waited else self._finished(path, progress)
+                    if record is None:
+                        record = self._run_split(split, path, progress)
+                        self.trained.append(split)
+            except BaseException:  # the claim is released: leave no empty folders behind
+                _remove_empty_folders(path.with_suffix(""), self.request.results_dir)
+                raise
+            records.append(record)
         return records
 
     def _load_scorer_datasets(self) -> None:
@@ -201,12 +208,35 @@ class Run:
         return record
 
     def _run_split(self, split_index: int, path: Path, progress: Progress) -> dict[str, Any]:
-        r = self.request
+        """Train and score one split; on failure no record is left, and checkpoints are kept where a rerun
+        can use them (an interrupted training, a failed scoring)."""
         work_dir = path.with_suffix("")
-        if r.force and work_dir.exists():
+        if self.request.force and work_dir.exists():
             for ckpt in work_dir.glob("*.ckpt"):
                 ckpt.unlink()
         work_dir.mkdir(parents=True, exist_ok=True)
+        earlier = attempts.earlier_attempts(work_dir)
+        attempts.note_start(work_dir, earlier)
+        clock = Stopwatch()
+        try:
+            record = self._train_and_score(split_index, path, work_dir, progress, clock, earlier)
+        except TrainingFailed as exc:  # the model is no use: drop its checkpoints, name the split
+            for ckpt in work_dir.glob("*.ckpt"):
+                ckpt.unlink()
+            attempts.clear(work_dir)
+            raise type(exc)(f"split {split_index}, seed {self.request.seed}: {exc}") from None
+        except BaseException:
+            attempts.note_end(work_dir, earlier, clock.seconds)
+            raise
+        for leftover in [*work_dir.glob("*.ckpt"), work_dir / attempts.FILE]:  # the record is safe now
+            leftover.unlink(missing_ok=True)
+        _remove_empty_folders(work_dir, self.request.results_dir)
+        self.plugins.hook.osrbench_run_finished(record=record)
+        return record
+
+    def _train_and_score(self, split_index: int, path: Path, work_dir: Path, progress: Progress,
+                         clock: "Stopwatch", earlier: attempts.Attempts) -> dict[str, Any]:
+        r = self.request
         began = time.perf_counter()
         split = self.protocol.load(split_index, self.data)
         if r.limit:
@@ -216,7 +246,7 @@ class Run:
         seed_everything(r.seed)
         augmentation = self.augmentation.build(self.aug_config) if self.augmentation else None
         ctx = RunContext(device=self.device, seed=r.seed, work_dir=work_dir, progress=progress,
-                         augmentation=augmentation, data=self.data)
+                         augmentation=augmentation, data=self.data, health_check=r.health_check)
         config = {
             "method": config_dict(self.method_config),
             "augmentation": config_dict(self.aug_config) if self.aug_config else None,
@@ -229,14 +259,20 @@ class Run:
         progress.log(f"[bold]{escape(self.label)}[/bold] on {escape(self.protocol.name)} split {split_index} "
                      f"({len(split.train_images)} train, {len(split.test_images)} known test, "
                      f"{len(split.unknown_images)} unknown test) on {self.device}")
-        train_began = time.perf_counter()
-        model = self.method.fit(split, self.method_config, ctx)
-        train_seconds = time.perf_counter() - train_began
+        with clock:
+            model = self.method.fit(split, self.method_config, ctx)
         model.eval()
+        check_contract(model, split, ctx, f"method {self.method.name!r}")
+        check_above_chance(model, split, ctx)
         metrics, score_seconds = {}, {}
         for scorer in progress.track(self.scorers, "scoring"):
             t0 = time.perf_counter()
-            metrics[scorer.name] = scorer.score(model, split, self.scorer_configs[scorer.name], ctx)
+            try:
+                metrics[scorer.name] = scorer.score(model, split, self.scorer_configs[scorer.name], ctx)
+            except OsrbenchError as exc:
+                kept = "; the trained model is checkpointed: rerun to score without retraining" \
+                    if any(work_dir.glob("*.ckpt")) else ""
+                raise OsrbenchError(f"split {split_index}, seed {r.seed}: scorer {scorer.name!r}: {exc}{kept}") from None
             score_seconds[scorer.name] = round(time.perf_counter() - t0, 3)
         record = {
             "schema": SCHEMA, **names,
@@ -249,7 +285,9 @@ class Run:
             "metrics": metrics,
             "cost": {
                 "wall_seconds": round(time.perf_counter() - began, 3),
-                "train_seconds": round(train_seconds, 3),
+                "train_seconds": round(earlier.train_seconds + clock.seconds, 3),
+                "attempts": earlier.count + 1,
+                "resumed": earlier.resumed,
                 "score_seconds": score_seconds,
                 "device": device_name(self.device),
                 "device_type": self.device.type,
@@ -257,16 +295,40 @@ class Run:
                 "epochs": ctx.extra_record.get("epochs", getattr(self.method_config, "epochs", None)),
             },
             "method_info": ctx.extra_record,
+            "warnings": ctx.warnings,
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         write_record(record, path)
-        for ckpt in work_dir.glob("*.ckpt"):  # the record is safe now; training checkpoints are not needed
-            ckpt.unlink()
-        if not any(work_dir.iterdir()):
-            shutil.rmtree(work_dir)
-        self.plugins.hook.osrbench_run_finished(record=record)
         return record
+
+
+class Stopwatch:
+    """Seconds spent inside ``with stopwatch:``, also when the block ends by an exception."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self._began = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.seconds += time.perf_counter() - self._began
+
+
+def _remove_empty_folders(folder: Path, results_dir: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``results_dir`` while they are empty."""
+    root = Path(results_dir).resolve()
+    folder = folder.resolve()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:  # not empty: stop here
+            return
+        folder = folder.parent
 
 
 def run(request: RunRequest, plugins: Plugins | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ import torch
 from osrbench import OsrbenchError, RunContext, Split
 from osrbench.batches import Minibatches, map_batches, to_float
 from osrbench.gpu_augment import random_affine_crop
-from osrbench.training import check_finite, rng_state, save_atomic, set_rng_state
+from osrbench.training import check_finite, load_checkpoint, rng_state, save_atomic, set_rng_state
 from osrbench_nasosr.architect import Architect
 from osrbench_nasosr.config import NasOsrConfig
 from osrbench_nasosr.derivation import Architecture, derive
@@ -152,8 +152,8 @@ def search(split: Split, config: NasOsrConfig, ctx: RunContext) -> SearchOutcome
     iterations = config.search_iterations or len(weight_batches)
 
     path = ctx.work_dir / "nasosr-search.ckpt"
-    if path.exists():
-        saved = torch.load(path, map_location=ctx.device, weights_only=False)
+    saved = load_checkpoint(path, ctx)
+    if saved is not None:
         vae.load_state_dict(saved["vae"])
         architect.load_state_dict(saved["architect"])
         scheduler.load_state_dict(saved["scheduler"])
