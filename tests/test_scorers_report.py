@@ -63,7 +63,7 @@ def test_resolve_run_rejects_other_paths(tmp_path):
 def test_run_then_report_end_to_end(tmp_path, capsys):
     request = RunRequest(method="mls", protocol="digits", scorers=["osr", "ood", "linear-probe"], splits=[0],
                          data=DataOptions(tmp_path / "data"), device="cpu", results_dir=tmp_path / "results",
-                         overrides={"epochs": "1", "ood.sets": "digits"}, quiet=True)
+                         overrides={"epochs": "1", "batch_size": "32", "lr": "0.02", "ood.sets": "digits"}, quiet=True)
     (record,) = run(request)
     assert {"osr", "ood", "linear-probe"} == set(record["metrics"])
     run_dir = next((tmp_path / "results" / "digits").glob("*/split0-seed0"))

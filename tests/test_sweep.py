@@ -13,7 +13,8 @@ from osrbench.api import OsrbenchError
 from osrbench.cli import main
 from osrbench.sweep import read_grid_file
 
-TINY = ["--set", "epochs=1"]
+# One epoch that learns digits (the training-health guard rejects a model at chance level).
+TINY = ["--set", "epochs=1", "batch_size=32", "lr=0.02"]
 GRID = ["--method", "msp,mls", "--split", "0,1"]
 
 
@@ -86,7 +87,7 @@ def test_ray_sweep_on_a_local_cluster_gives_the_records_of_sequential_runs(local
 @pytest.mark.slow
 def test_a_failing_job_is_reported_and_does_not_stop_the_others(data_root, tmp_path, capsys):
     grid = tmp_path / "grid.toml"
-    grid.write_text('[[grid]]\nmethod = "msp"\nsplit = [0]\nset = {epochs = 1}\n\n'
+    grid.write_text('[[grid]]\nmethod = "msp"\nsplit = [0]\nset = {epochs = 1, batch_size = 32, lr = 0.02}\n\n'
                     '[[grid]]\nmethod = "msp"\nsplit = [1]\nset = {epochs = 1, lr = 1e30}\n')
     res = tmp_path / "res"
     code, out = run_cli(capsys, "sweep", "--grid", grid, "--workers", 2, "--results-dir", res,
