@@ -42,8 +42,8 @@ def roc_points(id_scores, ood_scores, metric: str = "roc") -> tuple[np.ndarray, 
 
 def tnr_at_tpr(id_scores, ood_scores, tpr: float = 0.95) -> float:
     name = "tnr_at_tpr"
-    o = checked(ood_scores, name, "OOD scores")
-    t = threshold_at_tpr(id_scores, tpr, name)
+    i, o = checked(id_scores, name, "in-distribution scores"), checked(ood_scores, name, "OOD scores")
+    t = threshold_at_tpr(i, tpr, name)
     return float((o < t).mean())
 
 

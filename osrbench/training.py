@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -79,7 +80,8 @@ def load_checkpoint(path: Path, ctx: RunContext) -> dict | None:
         return state
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a bad file
         kept = move_aside(path)
-        ctx.progress.warn(f"checkpoint {path} cannot be used ({type(exc).__name__}: {str(exc).splitlines()[0]:.200}); "
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]  # torch's message carries terminal codes
+        ctx.progress.warn(f"checkpoint {path} cannot be used ({type(exc).__name__}: {reason:.200}); "
                           f"moved it to {kept.name}, training starts over")
         return None
 
