@@ -11,6 +11,8 @@ Conventions fixed here and used everywhere:
 
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,7 +275,7 @@ class RunContext:
 # --------------------------------------------------------------------------- executors (osrbench sweep)
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs the jobs of a sweep somewhere (local processes, a Ray cluster, a batch queue ...).
 
     ``map(jobs, started)`` runs each ``osrbench.jobs.Job`` (one training, i.e. one record), calls
@@ -283,8 +285,9 @@ class Executor:
     (``osrbench.jobs.run_job`` does all of it where the job runs). Used as a context manager.
     """
 
-    def map(self, jobs: list[Any], started: Callable[[Any], None]) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def map(self, jobs: list[Any], started: Callable[[Any], None]) -> Any:
+        """Yield one ``JobResult`` per job as each finishes."""
 
     def close(self) -> None:
         """Release what the executor holds (workers, a cluster connection)."""

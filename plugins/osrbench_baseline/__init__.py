@@ -17,6 +17,7 @@ An augmentation plugin (``--augment mixup`` ...) replaces the hard labels with i
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +39,7 @@ from osrbench.config import option
 from osrbench.gpu_augment import random_affine_crop, standard_augment
 from osrbench.training import train_epochs
 from osrbench_baseline.networks import BACKBONES, Classifier
-from osrbench_baseline.recipe import Recipe, as_record, resolve
+from osrbench_baseline.recipe import Recipe, resolve
 
 AUTO = "auto = the recipe for the image size (osrbench_baseline/recipe.py)"
 
@@ -195,7 +196,7 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext, score: str) -> Cl
     stats = train_epochs(ctx, modules=modules, optimizer=optimizer, scheduler=schedule, epochs=recipe.epochs,
                          batches=lambda epoch: data, step=step, chance_loss=chance_loss,
                          after_step=(lambda: average.update_parameters(net)) if average is not None else None)
-    ctx.extra_record.update({"recipe": as_record(recipe), "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
+    ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
     trained = average.module if average is not None else net
     return ClassifierModel(trained, score, config.flip_tta and split.hflip, recipe.tta_shift)
 

@@ -7,7 +7,7 @@ CIFAR-10 or TinyImageNet on a GPU with the recipe measured for them (README, "Ba
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,3 @@ def resolve(config, image_size: int) -> Recipe:
     chosen = {f.name: getattr(config, f.name) for f in fields(Recipe)}
     explicit = {k: v for k, v in chosen.items() if v != "auto" and not (isinstance(v, (int, float)) and v < 0)}
     return replace(base, **explicit)
-
-
-def as_record(recipe: Recipe) -> dict:
-    return asdict(recipe)
