@@ -108,7 +108,7 @@ def main() -> int:
     summary = {"device": cost["device"], "torch": torch.__version__, "train_seconds": cost["train_seconds"],
                "run_seconds": round(total, 2), "scorers": {}}
     for name in scorers:
-        metrics = record["metrics"][name]
+        metrics = record["metrics"]["mls"][name]
         keys = HEADLINES.get(name) or [k for k in metrics if k.endswith((".auroc", ".tnr_at_95tpr", ".dtacc"))]
         figures = {k: metrics[k] for k in keys if k in metrics}
         summary["scorers"][name] = {"seconds": cost["score_seconds"][name], **figures}
@@ -116,12 +116,12 @@ def main() -> int:
         for key, value in figures.items():
             print(f"   {key}: {value:.4f}" if isinstance(value, float) else f"   {key}: {value}")
     if "corruption" in scorers:
-        per = record["metrics"]["corruption"]["mean_drop_per_corruption"]
+        per = record["metrics"]["mls"]["corruption"]["mean_drop_per_corruption"]
         print("   mean drop per corruption: " + ", ".join(f"{c} {100 * d:.1f}" for c, d in per.items()))
         summary["scorers"]["corruption"]["mean_drop_per_corruption"] = per
-    ood = record["metrics"]["ood"]
+    ood = record["metrics"]["mls"]["ood"]
     split_set = overrides["ood.sets"].split(",")[0]
-    check = abs(ood[f"{split_set}.auroc"] - record["metrics"]["osr"]["auroc"])
+    check = abs(ood[f"{split_set}.auroc"] - record["metrics"]["mls"]["osr"]["auroc"])
     print(f"   consistency: |ood {split_set} AUROC - osr AUROC| = {check:.2e}")
     shown = report(args.out / "results" / protocol / record["label"] / "split0-seed0.json")
     (args.out / "plots").mkdir(exist_ok=True)

@@ -15,11 +15,15 @@ from osrbench.api import (
     MixedBatch,
     OpenSetModel,
     OsrbenchError,
+    Postprocessor,
+    PostprocessorSpec,
     Prediction,
     ProtocolSpec,
     RunContext,
+    ScoredModel,
     ScorerSpec,
     Split,
+    TrainData,
 )
 from osrbench.hookspecs import hookimpl
 
@@ -41,11 +45,15 @@ __all__ = [
     "MixedBatch",
     "OpenSetModel",
     "OsrbenchError",
+    "Postprocessor",
+    "PostprocessorSpec",
     "Prediction",
     "ProtocolSpec",
     "RunContext",
+    "ScoredModel",
     "ScorerSpec",
     "Split",
+    "TrainData",
     "hookimpl",
     "__version__",
 ]

@@ -131,11 +131,24 @@ class Prediction(NamedTuple):
     scores: Tensor  # float (B,), higher = more likely known
 
 
+# Capabilities a model may offer to postprocessors (a method declares them in ``MethodSpec.provides``).
+# Plugins may define their own capability names for their own postprocessors (e.g. GradMix's exemplars).
+LOGITS = "logits"  # model.logits(x) -> (B, K) float32 class logits
+FEATURES = "features"  # model.features(x) -> (B, D) float32 penultimate features
+LINEAR_HEAD = "linear_head"  # model.linear_head() -> (W, b) with logits(x) == features(x) @ W.T + b
+INPUT_GRADIENTS = "input_gradients"  # logits(x) is differentiable with respect to the input images
+
+
 class OpenSetModel(nn.Module):
     """What a method's ``fit`` returns.
 
-    ``predict`` is required. ``embed`` (a feature vector per image) is optional; scorers that
-    need it (the linear probe) check ``has_embedding`` and say so if it is missing.
+    ``predict`` is required: the predicted known class of each image (used by every postprocessor)
+    and the model's own known-ness score (used where the method names no default postprocessor).
+    The other methods are capabilities that postprocessors ask for by name (``LOGITS``, ``FEATURES``,
+    ``LINEAR_HEAD``, ``INPUT_GRADIENTS``); a method lists those its model offers in
+    ``MethodSpec.provides``, so a postprocessor the model cannot serve is refused before training.
+    ``embed`` (a feature vector per image, for the linear probe) is optional (``has_embedding``).
+    All take float images in [0, 1] of shape (B, C, H, W) on the run's device.
     """
 
     has_embedding: bool = False
@@ -145,6 +158,15 @@ class OpenSetModel(nn.Module):
 
     def embed(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
         raise OsrbenchError(f"{type(self).__name__} provides no embedding")
+
+    def logits(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise OsrbenchError(f"{type(self).__name__} provides no logits")
+
+    def features(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise OsrbenchError(f"{type(self).__name__} provides no penultimate features")
+
+    def linear_head(self) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
+        raise OsrbenchError(f"{type(self).__name__} has no linear head")
 
 
 # --------------------------------------------------------------------------- augmentations
@@ -220,6 +242,16 @@ class MethodSpec:
     # --augment names none; another --augment NAME replaces it; --augment none is refused (the method
     # without it is another method, which the plugin names).
     default_augmentation: str | None = None
+    # Capabilities the trained model offers to postprocessors (LOGITS, FEATURES, ...).
+    provides: frozenset[str] = frozenset()
+    # Postprocessors a run uses when --postprocessor is not given; empty = the model's own
+    # ``predict`` score, recorded under the method's name.
+    postprocessors: tuple[str, ...] = ()
+    # Other names for this method with the postprocessors they stand for (e.g. msp -> ce with msp).
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rebuilds a trained model from its saved state dict (``load(state, split, config, ctx)``), so that
+    # finished runs can be scored again without training; None = the run keeps no weights.
+    load: Callable[[dict[str, Tensor], Split, Any, "RunContext"], OpenSetModel] | None = None
 
 
 @dataclass
@@ -231,6 +263,81 @@ class ScorerSpec:
     # The names of the datasets the scorer reads for a config; loaded before training so that a
     # missing one stops the run before it trains.
     datasets: Callable[[Any], list[str]] | None = None
+
+
+# --------------------------------------------------------------------------- postprocessors
+
+
+class TrainData(NamedTuple):
+    """The known training data a postprocessor may fit statistics on (never the test sets)."""
+
+    images: Tensor  # uint8 (N, C, H, W)
+    labels: Tensor  # int64 (N,), 0..K-1
+    num_classes: int
+
+
+class Postprocessor:
+    """Turns a trained model into known-ness scores (higher = more likely known).
+
+    ``fit`` (optional) collects statistics of the training data once per run (class means, a
+    feature bank, a percentile); ``score`` maps a float batch in [0, 1] to a (B,) score tensor.
+    """
+
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: "RunContext") -> None:
+        """Nothing to fit by default."""
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class PostprocessorSpec:
+    name: str
+    description: str  # with the paper it comes from
+    config: type  # a dataclass of options, settable with --set NAME.key=value
+    build: Callable[[Any], Postprocessor]
+    requires: frozenset[str] = frozenset()  # capabilities the model must offer (LOGITS, FEATURES, ...)
+
+
+class OwnScore(Postprocessor):
+    """The model's own ``predict`` score: the postprocessor of methods that name none."""
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        return model.predict(images).scores
+
+
+class ScoredModel(OpenSetModel):
+    """A trained model seen through one postprocessor: what scorers receive.
+
+    ``predict`` gives the model's labels and the postprocessor's scores; every other attribute
+    (``embed``, ``has_embedding``, a method's own hooks) is the model's.
+    """
+
+    def __init__(self, model: OpenSetModel, postprocessor: Postprocessor):
+        super().__init__()
+        self.model = model
+        self.postprocessor = postprocessor
+
+    @property
+    def has_embedding(self) -> bool:  # type: ignore[override]
+        return self.model.has_embedding
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["model"], name)
+
+    def predict(self, images: Tensor) -> Prediction:
+        return Prediction(self.model.predict(images).labels, self.postprocessor.score(self.model, images))
+
+    def embed(self, images: Tensor) -> Tensor:
+        return self.model.embed(images)
+
+
+def trained_model(model: OpenSetModel) -> OpenSetModel:
+    """The method's own model behind a :class:`ScoredModel` (for scorers that need a method's model type)."""
+    return model.model if isinstance(model, ScoredModel) else model
 
 
 # --------------------------------------------------------------------------- run context

@@ -1,4 +1,4 @@
-"""The ``osrbench`` command line: run, list, leaderboard, compare, reproduce, report, sweep."""
+"""The ``osrbench`` command line: run, score, list, leaderboard, compare, reproduce, report, sweep."""
 
 from __future__ import annotations
 
@@ -39,9 +39,11 @@ def _splits(text: str) -> list[int] | None:
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="train a method on a protocol and score it; stores one record per split",
                        description="Train METHOD on each split of PROTOCOL, score it, print a table and store "
-                                   "one JSON record per split. With no options: the msp baseline on the "
-                                   "bundled digits protocol, on the CPU in well under a minute.")
-    p.add_argument("--method", default="msp", help="training method (see `osrbench list methods`; default msp)")
+                                   "one JSON record per split. With no options: the ce baseline (scored by "
+                                   "msp and mls) on the bundled digits protocol, on the CPU in well under a "
+                                   "minute. A split whose record exists is not trained again: postprocessors "
+                                   "and scorers it lacks are scored from the run's kept weights.")
+    p.add_argument("--method", default="ce", help="training method (see `osrbench list methods`; default ce)")
     p.add_argument("--protocol", default="digits", metavar="NAME|FILE.json",
                    help="protocol: a name (see `osrbench list protocols`; $OSRBENCH_PROTOCOLS adds folders of "
                         "protocol files, separated by ':') or the path of a protocol file (default digits)")
@@ -50,6 +52,7 @@ def _add_run(sub) -> None:
                         "method's own if `osrbench list methods` names one, else none; none = no augmentation)")
     p.add_argument("--scorer", default="osr", metavar="NAME[,NAME]",
                    help="comma-separated scorers (see `osrbench list scorers`; default osr)")
+    _add_postprocessor(p, "the method's defaults (ce: msp,mls)")
     p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _add_run_options(p)
@@ -117,6 +120,33 @@ def _add_sweep(sub) -> None:
                    help="ray executor: a running cluster's address (default: start a Ray on this machine)")
     p.add_argument("--executor-set", dest="executor_overrides", action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="any other executor option (`osrbench list executors -v`)")
+
+
+def _add_postprocessor(p, default: str) -> None:
+    p.add_argument("--postprocessor", default=None, type=_names, metavar="NAME[,NAME]",
+                   help="comma-separated postprocessors that turn the trained model into known-ness scores, each "
+                        f"evaluated with every scorer from one training (see `osrbench list postprocessors`; "
+                        f"default {default})")
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser("score", help="add postprocessors or scorers to finished runs from their kept weights",
+                       description="Score finished runs again from the weights kept in their run folders "
+                                   "(model.pt), without training, and add the results to their records. "
+                                   "Left out, --postprocessor and --scorer default to those a record already has; "
+                                   "results it already has with the same options are kept unless --force.")
+    p.add_argument("records", nargs="+", type=Path, metavar="RECORD",
+                   help="records (results/PROTOCOL/LABEL/splitN-seedS.json) or their run folders")
+    _add_postprocessor(p, "the record's own")
+    p.add_argument("--scorer", default=None, type=_names, metavar="NAME[,NAME]",
+                   help="comma-separated scorers (see `osrbench list scorers`; default the record's own)")
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="NAME.KEY=VALUE",
+                   help="a postprocessor or scorer option (training options cannot change)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT,
+                   help=f"folder of the dataset cache (default $OSRBENCH_DATA or {DEFAULT_ROOT})")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto)")
+    p.add_argument("--force", action="store_true", help="score again what a record already has")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
 
 def _add_list(sub) -> None:
@@ -210,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _with_debug_flag(sub)
     _add_run(sub)
+    _add_score(sub)
     _add_list(sub)
     _add_leaderboard(sub)
     _add_compare(sub)
@@ -232,13 +263,27 @@ def cmd_run(args) -> int:
     from osrbench.summary import results_table
 
     request = _request(args, method=args.method, protocol=args.protocol, augment=args.augment,
-                       scorers=[s.strip() for s in args.scorer.split(",") if s.strip()], splits=args.split,
+                       scorers=_names(args.scorer), postprocessors=args.postprocessor, splits=args.split,
                        seed=args.seed, health_check=args.health_check)
     run = Run(request)
     records = run.execute()
     limited = f" [limit {args.limit}]" if args.limit else ""
     console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}{limited}")))
     console.print(f"records: {escape(str(run.path(run.splits[0]).parent))}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from osrbench.progress import Progress
+    from osrbench.report import resolve_run
+    from osrbench.runner import score_record
+    from osrbench.summary import results_table
+
+    progress = Progress(quiet=args.quiet)
+    records = [score_record(resolve_run(path)[0], args.postprocessor, args.scorer, parse_overrides(args.overrides),
+                            DataOptions(args.data_root), args.device, args.force, progress=progress)
+               for path in args.records]
+    console.print(results_table(records, title="scored runs"))
     return 0
 
 
@@ -257,6 +302,8 @@ def cmd_list(args) -> int:
             if args.verbose and config is not None:
                 opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))
                 text = f"{text}\n{opts}" if opts else text
+            requires = getattr(entry.spec, "requires", None)
+            text = f"{text} (needs {', '.join(sorted(requires))})" if requires else text
             origin = entry.origin if args.verbose else f"{entry.plugin} ({entry.distribution})"
             table.add_row(escape(entry.spec.name), escape(text), escape(origin))
         console.print(table)
@@ -392,8 +439,8 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
-            "reproduce": cmd_reproduce, "report": cmd_report, "sweep": cmd_sweep}
+COMMANDS = {"run": cmd_run, "score": cmd_score, "list": cmd_list, "leaderboard": cmd_leaderboard,
+            "compare": cmd_compare, "reproduce": cmd_reproduce, "report": cmd_report, "sweep": cmd_sweep}
 
 
 def one_line(message: str) -> str:

@@ -1,6 +1,7 @@
 """``--set key=value`` overrides applied to plugin config dataclasses, with type checking.
 
-Keys without a dot go to the method; ``NAME.key`` goes to the augmentation or scorer called NAME.
+Keys without a dot go to the method; ``NAME.key`` goes to the augmentation, postprocessor or scorer
+called NAME.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def split_overrides(overrides: dict[str, str], plugin_names: set[str]) -> dict[s
             continue
         if owner not in plugin_names:
             raise OsrbenchError(
-                f"--set {key}: {owner!r} is not an augmentation or scorer of this run "
+                f"--set {key}: {owner!r} is not an augmentation, postprocessor or scorer of this run "
                 f"(this run has: {', '.join(sorted(plugin_names)) or 'none'})"
             )
         grouped.setdefault(owner, {})[field_name] = value
@@ -115,3 +116,18 @@ def describe_fields(cls: type) -> list[tuple[str, str, str, str]]:
         typ = hints[f.name]
         rows.append((f.name, getattr(typ, "__name__", str(typ)), repr(default), f.metadata.get("help", "")))
     return rows
+
+
+def config_from_dict(cls: type, values: dict[str, Any], owner: str) -> Any:
+    """An instance of the dataclass ``cls`` from stored JSON values (lists become tuples where the field is one)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise OsrbenchError(f"{owner}: stored option {unknown[0]!r} is not an option of {cls.__name__} any more")
+    hints = typing.get_type_hints(cls)
+    converted = {k: tuple(v) if typing.get_origin(hints[k]) is tuple and isinstance(v, list) else v
+                 for k, v in values.items()}
+    try:
+        return cls(**converted)
+    except TypeError as exc:
+        raise OsrbenchError(f"{owner}: stored options do not fit {cls.__name__} ({exc})") from None

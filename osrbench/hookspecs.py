@@ -11,7 +11,15 @@ from typing import Any
 
 import pluggy
 
-from osrbench.api import AugmentationSpec, DatasetSpec, ExecutorSpec, MethodSpec, ProtocolSpec, ScorerSpec
+from osrbench.api import (
+    AugmentationSpec,
+    DatasetSpec,
+    ExecutorSpec,
+    MethodSpec,
+    PostprocessorSpec,
+    ProtocolSpec,
+    ScorerSpec,
+)
 
 PROJECT = "osrbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -55,6 +63,11 @@ def osrbench_scorers() -> list[ScorerSpec]:
 @hookspec
 def osrbench_executors() -> list[ExecutorSpec]:
     """Return the executors (where the jobs of ``osrbench sweep`` run) this plugin provides."""
+
+
+@hookspec
+def osrbench_postprocessors() -> list[PostprocessorSpec]:
+    """Return the postprocessors (trained model -> known-ness scores, e.g. energy, KNN) this plugin provides."""
 
 
 @hookspec

@@ -158,13 +158,15 @@ def _scatters(board: dict) -> str:
 
 
 def embeddable_png(path: Path) -> bytes | None:
-    """The bytes of a run's plot if it is a PNG file directly inside a run folder (no links out, no other files):
-    plot names come from records, which are untrusted, and must not pull other files into a shared page."""
+    """The bytes of a run's plot if it is a PNG file inside a run folder or its postprocessor's folder in it (no
+    links out, no other files): plot names come from records, which are untrusted, and must not pull other files
+    into a shared page."""
     path = Path(path)
-    if path.suffix != ".png" or not RUN_FOLDER.fullmatch(path.parent.name):
+    run_folder = path.parent if RUN_FOLDER.fullmatch(path.parent.name) else path.parent.parent
+    if path.suffix != ".png" or not RUN_FOLDER.fullmatch(run_folder.name):
         return None
     try:
-        if path.resolve() != path.parent.resolve() / path.name or not path.is_file():
+        if path.resolve() != run_folder.resolve() / path.relative_to(run_folder) or not path.is_file():
             return None
         data = path.read_bytes()
     except OSError:

@@ -1,6 +1,7 @@
 """The leaderboard: a pure function of the stored records (pandas).
 
-Rows are run families (method, + augmentation, + a hash of non-default options), columns are
+Rows are pairs of a run family (method, + augmentation, + a hash of non-default options) and a
+postprocessor, written ``LABEL/POSTPROCESSOR`` (e.g. ``ce/mls``, ``ce+mixup/msp``); columns are
 protocols, cells are the mean of one metric over runs (splits × seeds) with its 95% confidence
 interval and the number of runs n (``osrbench.stats``). A second table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
@@ -26,8 +27,9 @@ from osrbench.summary import scalar_metrics
 
 
 def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame, list[DamagedRecord]]:
-    """The tidy frame of runs: one row per run of a leaderboard row (``row``) on (protocol, split, seed), its
-    scalar metrics (``scorer.key`` columns), cost and plots; and the damaged records (an error with ``strict``)."""
+    """The tidy frame of runs: one row per run and postprocessor, whose leaderboard row (``row``) is
+    ``LABEL/POSTPROCESSOR``, on (protocol, split, seed), its scalar metrics (``scorer.key`` columns), cost and
+    plots; and the damaged records (an error with ``strict``)."""
     scan = scan_records(results_dir)
     if strict and scan.damaged:
         raise OsrbenchError(f"{len(scan.damaged)} damaged record(s) (--strict): "
@@ -35,14 +37,16 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
     rows = []
     for path, r in scan.records:
         cost = r["cost"]
-        rows.append({
-            "row": r["label"], "label": r["label"], "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
-            "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
-            "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
-            "epochs": cost.get("epochs"), "limit": r.get("limit"), **scalar_metrics(r),
-            "plots": [path.with_suffix("") / name for m in r.get("metrics", {}).values() if isinstance(m, dict)
-                      for name in m.get("plots", [])],
-        })
+        for pp, by_scorer in r.get("metrics", {}).items():
+            rows.append({
+                "row": f"{r['label']}/{pp}", "label": r["label"], "postprocessor": pp,
+                "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
+                "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
+                "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
+                "epochs": cost.get("epochs"), "limit": r.get("limit"), **scalar_metrics(by_scorer),
+                "plots": [path.with_suffix("") / name for m in by_scorer.values() if isinstance(m, dict)
+                          for name in m.get("plots", [])],
+            })
     return pd.DataFrame(rows), scan.damaged
 
 
@@ -67,7 +71,7 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     """
     frame, damaged = records_frame(results_dir, strict)
     if only is not None and not frame.empty:
-        frame = frame[[cell in only for cell in zip(frame["protocol"], frame["label"])]]
+        frame = frame[[cell in only for cell in zip(frame["protocol"], frame["run_label"])]]
     if frame.empty:
         found = f" ({len(damaged)} damaged: {'; '.join(str(d) for d in damaged)})" if damaged else ""
         raise OsrbenchError(f"no usable records under {results_dir}{found}; run `osrbench run` first or pass --results-dir")

@@ -33,9 +33,10 @@ KINDS = {
     "scorers": "osrbench_scorers",
     "datasets": "osrbench_datasets",
     "executors": "osrbench_executors",
+    "postprocessors": "osrbench_postprocessors",
 }
 SINGULAR = {"protocols": "protocol", "methods": "method", "augmentations": "augmentation", "scorers": "scorer",
-            "datasets": "dataset", "executors": "executor"}
+            "datasets": "dataset", "executors": "executor", "postprocessors": "postprocessor"}
 SEARCH_PATH = "OSRBENCH_PROTOCOLS"
 INSTALLATION = "installation"
 NOT_INSTALLED = ("no osrbench plugins are installed (the entry points of group 'osrbench' are missing, e.g. in a "
@@ -115,6 +116,7 @@ class Plugins:
     scorers: Registry
     datasets: Registry
     executors: Registry
+    postprocessors: Registry
     hook: Any
     failures: dict[str, str]
 

@@ -20,12 +20,12 @@ import torch
 
 import osrbench
 from osrbench.api import OsrbenchError
-
-SCHEMA = 1
+from osrbench.schema import CURRENT as SCHEMA
+from osrbench.schema import upgrade
 
 
 def run_label(name: str, augmentation: str | None, overrides_hash: str | None) -> str:
-    """The folder name of a run family, e.g. ``msp``, ``msp+mixup``, ``msp@1a2b3c4d``."""
+    """The folder name of a run family, e.g. ``ce``, ``ce+mixup``, ``ce@1a2b3c4d``."""
     label = name + (f"+{augmentation}" if augmentation else "")
     return label + (f"@{overrides_hash}" if overrides_hash else "")
 
@@ -129,7 +129,13 @@ def validate_record(data: Any) -> dict[str, Any]:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """The validated record at ``path``; DamagedRecord (an OsrbenchError naming the file) if it is unusable."""
+    """The validated record at ``path`` in the current schema (older records are upgraded on read; the file is
+    left as it is); DamagedRecord (an OsrbenchError naming the file) if it is unusable."""
+    return upgrade(_read_stored(path))
+
+
+def _read_stored(path: Path) -> dict[str, Any]:
+    """The validated record at ``path`` as stored (any known schema)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -173,12 +179,12 @@ def scan_records(results_dir: Path) -> RecordScan:
         if not RECORD_NAME.fullmatch(path.name):
             continue
         try:
-            record = read_record(path)
-            _check_place(path, record)
+            record = _read_stored(path)
+            _check_place(path, record)  # where it was stored, before an upgrade renames its label
         except DamagedRecord as exc:
             scan.damaged.append(exc)
             continue
-        scan.records.append((path, record))
+        scan.records.append((path, upgrade(record)))
     return scan
 
 

@@ -45,25 +45,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def metric_rows(metrics: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(scorer, metric, value) rows; a nested table gets one row per entry (``drop.fog`` -> ``1: 0.02, 2: ...``)."""
+def metric_rows(metrics: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, str, str, str]]:
+    """(postprocessor, scorer, metric, value) rows; a nested table gets one row per entry
+    (``drop.fog`` -> ``1: 0.02, 2: ...``)."""
     rows = []
-    for scorer, values in metrics.items():
-        for key, value in values.items():
-            if key == "plots":
-                continue
-            if isinstance(value, dict):
-                for sub, inner in value.items():
-                    shown = (", ".join(f"{k}: {_cell(v)}" for k, v in inner.items()) if isinstance(inner, dict)
-                             else _cell(inner))
-                    rows.append((scorer, f"{key}.{sub}", shown))
-            else:
-                rows.append((scorer, key, _cell(value)))
+    for pp, by_scorer in metrics.items():
+        for scorer, values in by_scorer.items():
+            for key, value in values.items():
+                if key == "plots":
+                    continue
+                if isinstance(value, dict):
+                    for sub, inner in value.items():
+                        shown = (", ".join(f"{k}: {_cell(v)}" for k, v in inner.items()) if isinstance(inner, dict)
+                                 else _cell(inner))
+                        rows.append((pp, scorer, f"{key}.{sub}", shown))
+                else:
+                    rows.append((pp, scorer, key, _cell(value)))
     return rows
 
 
 def run_plots(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("*.png")) if run_dir.is_dir() else []
+    return sorted(run_dir.rglob("*.png")) if run_dir.is_dir() else []  # one folder per postprocessor
 
 
 def report(path: Path | str, console: Console | None = None) -> dict[str, Any]:
@@ -75,12 +77,13 @@ def report(path: Path | str, console: Console | None = None) -> dict[str, Any]:
     title = (f"{record.get('label')} on {record.get('protocol')} split {record.get('split')} seed {record.get('seed')} "
              f"({cost.get('device', '?')}, train {cost.get('train_seconds', 0):.1f} s)")
     table = Table(title=escape(title), title_justify="left")
-    for name, justify in (("scorer", "left"), ("metric", "left"), ("value", "right")):
+    for name, justify in (("postprocessor", "left"), ("scorer", "left"), ("metric", "left"), ("value", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in metric_rows(record.get("metrics", {})):
         table.add_row(*map(escape, row))
-    for scorer, seconds in cost.get("score_seconds", {}).items():
-        table.add_row(escape(scorer), "wall seconds", f"{seconds:.1f}", style="dim")
+    for pp, by_scorer in cost.get("score_seconds", {}).items():
+        for scorer, seconds in by_scorer.items():
+            table.add_row(escape(pp), escape(scorer), "wall seconds", f"{seconds:.1f}", style="dim")
     console.print(table)
     plots = run_plots(run_dir)
     console.print(f"record: {escape(str(record_file))}")

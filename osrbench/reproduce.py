@@ -1,6 +1,6 @@
 """``osrbench reproduce RECORD``: run a record's experiment again and compare the metrics.
 
-The rerun uses the record's method, augmentation, scorers, protocol, split, seed and its full stored
+The rerun uses the record's method, augmentation, postprocessors, scorers, protocol, split, seed and its full stored
 configuration (every option, not only the non-default ones, so changed defaults do not change the
 rerun), writing into a scratch results dir. Each scalar metric is compared with the record's.
 """
@@ -36,7 +36,7 @@ def _as_text(value: Any) -> str:
 
 def config_overrides(config: dict[str, Any], augmentation: str | None) -> dict[str, str]:
     """``--set`` pairs that rebuild a record's stored config: method keys bare, the others ``NAME.key``."""
-    owned = dict(config.get("scorers") or {})
+    owned = {**(config.get("postprocessors") or {}), **(config.get("scorers") or {})}
     if augmentation:
         owned[augmentation] = config.get("augmentation") or {}
     pairs = {key: _as_text(value) for key, value in config["method"].items()}
@@ -46,8 +46,8 @@ def config_overrides(config: dict[str, Any], augmentation: str | None) -> dict[s
 def _check_same_config(run: Run, stored: dict[str, Any]) -> None:
     rebuilt = {"method": config_dict(run.method_config),
                "augmentation": config_dict(run.aug_config) if run.aug_config else None,
-               "scorers": {k: config_dict(v) for k, v in run.scorer_configs.items()}}
-    for part in ("method", "augmentation", "scorers"):
+               **run.evaluation.config()}
+    for part in ("method", "augmentation", "postprocessors", "scorers"):
         if rebuilt[part] != stored.get(part):
             raise OsrbenchError(f"the record's {part} config cannot be rebuilt exactly here (stored {stored.get(part)}, "
                                 f"rebuilt {rebuilt[part]}); was it made by another osrbench version?")
@@ -58,7 +58,10 @@ def rerun_request(record: dict[str, Any], results_dir: Path, data: DataOptions, 
     """The request that repeats ``record``'s run into ``results_dir``."""
     augmentation = record.get("augmentation")
     return RunRequest(method=record["method"], protocol=record["protocol"], augment=augmentation,
-                      scorers=list(record["config"].get("scorers") or record["metrics"]), splits=[record["split"]],
+                      postprocessors=list(record["metrics"]),
+                      scorers=list(record["config"].get("scorers")
+                                   or dict.fromkeys(s for by_scorer in record["metrics"].values() for s in by_scorer)),
+                      splits=[record["split"]],
                       seed=record["seed"], data=data, device=device, results_dir=results_dir,
                       overrides=config_overrides(record["config"], augmentation),
                       force=True, quiet=quiet)
@@ -98,9 +101,15 @@ def reproduce(path: Path, results_dir: Path, data: DataOptions, device: str | No
     run = Run(request)
     _check_same_config(run, record["config"])
     rerun = run.execute()[0]
-    recorded, again = scalar_metrics(record), scalar_metrics(rerun)
+    recorded, again = _scalars(record), _scalars(rerun)
     rows = [(m, recorded.get(m), again.get(m)) for m in dict.fromkeys([*recorded, *again])]
     return Reproduction(record, rerun, rows, tol)
+
+
+def _scalars(record: dict[str, Any]) -> dict[str, float]:
+    """``POSTPROCESSOR/scorer.key -> value`` for every scalar metric of a record."""
+    return {f"{pp}/{key}": value for pp, by_scorer in record["metrics"].items()
+            for key, value in scalar_metrics(by_scorer).items()}
 
 
 def _number(value: float | None) -> str:

@@ -1,4 +1,8 @@
-"""The run loop: protocol split -> method.fit -> scorers -> record, for each requested split."""
+"""The run loop: protocol split -> method.fit -> postprocessors x scorers -> record, for each requested split.
+
+A split whose record exists is not trained again: what the record lacks (a postprocessor or scorer
+asked for now, or one with other options) is scored from the run's kept weights (``model.pt``).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,14 @@ from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OsrbenchErro
 from osrbench.claims import claim_record
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.data import load_dataset
+from osrbench.evaluation import (
+    Evaluation,
+    Todo,
+    describe,
+    merge_into_record,
+    postprocessor_names,
+    resolve_method,
+)
 from osrbench.limit import limit_split
 from osrbench.health import check_above_chance, check_contract
 from osrbench.plugins import Plugins, load_plugins
@@ -36,14 +48,16 @@ from osrbench.records import (
     write_record,
 )
 from osrbench.training import TrainingFailed
+from osrbench.weights import load_weights, save_weights, weights_path
 
 
 @dataclass
 class RunRequest:
-    method: str = "msp"
+    method: str = "ce"
     protocol: str = "digits"
     augment: str | None = None
     scorers: list[str] = field(default_factory=lambda: ["osr"])
+    postprocessors: list[str] | None = None  # None = the method's defaults
     splits: list[int] | None = None  # None = all
     seed: int = 0
     data: DataOptions = field(default_factory=lambda: DataOptions(Path(".")))
@@ -116,22 +130,19 @@ class Run:
         self.request = request
         self.plugins = plugins or load_plugins()
         p = self.plugins
-        self.method = p.methods.get(request.method)
+        self.method, alias_postprocessors = resolve_method(p, request.method)
         self.protocol = p.protocol(request.protocol)
         self.data = dataclasses.replace(request.data, datasets=p.datasets)
         self.augmentation = resolve_augmentation(p, self.method, request.augment)
         if self.augmentation is not None and not self.method.accepts_augmentation:
             raise OsrbenchError(f"method {self.method.name!r} takes no augmentation; drop --augment")
-        if not request.scorers:
-            raise OsrbenchError("--scorer: name at least one scorer")
-        self.scorers = [p.scorers.get(name) for name in request.scorers]
-        owners = {s.name for s in self.scorers} | ({self.augmentation.name} if self.augmentation else set())
+        pp_names = postprocessor_names(self.method, request.postprocessors or alias_postprocessors)
+        owners = set(pp_names) | set(request.scorers) | ({self.augmentation.name} if self.augmentation else set())
         grouped = split_overrides(request.overrides, owners)
         self.method_config = build_config(self.method.config, grouped[""], f"method {self.method.name!r}")
         self.aug_config = (build_config(self.augmentation.config, grouped.get(self.augmentation.name, {}),
                                         f"augmentation {self.augmentation.name!r}") if self.augmentation else None)
-        self.scorer_configs = {s.name: build_config(s.config, grouped.get(s.name, {}), f"scorer {s.name!r}")
-                               for s in self.scorers}
+        self.evaluation = Evaluation(p, self.method, pp_names, request.scorers, grouped)
         splits = request.splits if request.splits is not None else list(range(self.protocol.n_splits))
         bad = [s for s in splits if not 0 <= s < self.protocol.n_splits]
         if bad:
@@ -189,12 +200,13 @@ class Run:
     def _load_scorer_datasets(self) -> None:
         """Load the datasets the scorers will read (e.g. OOD sets) now, so a missing one stops the run
         before anything trains."""
-        for scorer in self.scorers:
-            for name in scorer.datasets(self.scorer_configs[scorer.name]) if scorer.datasets else []:
+        for scorer in self.evaluation.scorers:
+            for name in scorer.datasets(self.evaluation.scorer_configs[scorer.name]) if scorer.datasets else []:
                 load_dataset(name, self.data)
 
     def _finished(self, path: Path, progress: Progress) -> dict[str, Any] | None:
-        """The stored record of this split, or None; a damaged record is moved aside and the split rerun."""
+        """The stored record of this split (with what it lacks scored from the kept weights), or None;
+        a damaged record is moved aside and the split rerun."""
         if not path.exists():
             return None
         try:
@@ -203,8 +215,17 @@ class Run:
             kept = move_aside(path)
             progress.warn(f"{exc.reason}; moved it to {kept.name} and running the split again")
             return None
-        progress.log(f"[dim]split {record['split']}: record exists ({escape(str(path))}); skipped "
-                     "(use --force to rerun)[/dim]")
+        todo = self.evaluation.todo(record)
+        if not todo:
+            progress.log(f"[dim]split {record['split']}: record exists ({escape(str(path))}); skipped "
+                         "(use --force to rerun)[/dim]")
+        elif not weights_path(path.with_suffix("")).is_file():
+            progress.warn(f"split {record['split']}: record {path} lacks {describe(todo)} (or "
+                          "has them with other options) and the run kept no weights (model.pt): use --force to "
+                          "train again")
+        else:
+            record = add_scores(path, record, self.evaluation, todo, self.plugins, self.data, self.device,
+                                progress)
         return record
 
     def _run_split(self, split_index: int, path: Path, progress: Progress) -> dict[str, Any]:
@@ -250,7 +271,7 @@ class Run:
         config = {
             "method": config_dict(self.method_config),
             "augmentation": config_dict(self.aug_config) if self.aug_config else None,
-            "scorers": {k: config_dict(v) for k, v in self.scorer_configs.items()},
+            **self.evaluation.config(),
         }
         names = {"name": self.record_name, "method": self.method.name, "protocol": self.protocol.name,
                  "augmentation": self.augmentation.name if self.augmentation else None,
@@ -264,31 +285,26 @@ class Run:
         model.eval()
         check_contract(model, split, ctx, f"method {self.method.name!r}")
         check_above_chance(model, split, ctx)
-        metrics, score_seconds = {}, {}
-        for scorer in progress.track(self.scorers, "scoring"):
-            t0 = time.perf_counter()
-            try:
-                metrics[scorer.name] = scorer.score(model, split, self.scorer_configs[scorer.name], ctx)
-            except OsrbenchError as exc:
-                kept = "; the trained model is checkpointed: rerun to score without retraining" \
-                    if any(work_dir.glob("*.ckpt")) else ""
-                raise OsrbenchError(f"split {split_index}, seed {r.seed}: scorer {scorer.name!r}: {exc}{kept}") from None
-            score_seconds[scorer.name] = round(time.perf_counter() - t0, 3)
+        save_weights(model, self.method, self.method_config, work_dir)  # before scoring: a scoring failure keeps them
+        try:
+            results = self.evaluation.evaluate(model, split, ctx, self.evaluation.everything())
+        except OsrbenchError as exc:
+            kept = "; the trained model is checkpointed: rerun to score without retraining" \
+                if any(work_dir.glob("*.ckpt")) else ""
+            raise OsrbenchError(f"split {split_index}, seed {r.seed}: {exc}{kept}") from None
         record = {
             "schema": SCHEMA, **names,
             "protocol_version": split.extras.get("protocol_version"),
             "split_family": split.split_family,
             "data_fingerprint": split.fingerprint,
-            "config": config,
+            "config": {"method": config["method"], "augmentation": config["augmentation"]},
             "overrides": self.training_overrides,
             "limit": r.limit,
-            "metrics": metrics,
+            "metrics": {},
             "cost": {
-                "wall_seconds": round(time.perf_counter() - began, 3),
                 "train_seconds": round(earlier.train_seconds + clock.seconds, 3),
                 "attempts": earlier.count + 1,
                 "resumed": earlier.resumed,
-                "score_seconds": score_seconds,
                 "device": device_name(self.device),
                 "device_type": self.device.type,
                 "parameters": _parameter_count(model),
@@ -299,6 +315,8 @@ class Run:
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        record = merge_into_record(record, self.evaluation, results)
+        record["cost"]["wall_seconds"] = round(time.perf_counter() - began, 3)
         write_record(record, path)
         return record
 
@@ -331,5 +349,61 @@ def _remove_empty_folders(folder: Path, results_dir: Path) -> None:
         folder = folder.parent
 
 
+def add_scores(path: Path, record: dict[str, Any], evaluation: Evaluation, todo: Todo, plugins: Plugins,
+               data: DataOptions, device: torch.device, progress: Progress) -> dict[str, Any]:
+    """Score a finished run's kept weights with what ``todo`` names and rewrite its record (no training)."""
+    progress.log(f"split {record['split']}: record {escape(str(path))} lacks {escape(describe(todo))} (or has them "
+                 "with other options); scoring them from the kept weights")
+    method = plugins.methods.get(record["method"])
+    data = dataclasses.replace(data, datasets=plugins.datasets)
+    split = plugins.protocol(record["protocol"]).load(record["split"], data)
+    if record.get("limit"):
+        split = limit_split(split, record["limit"])
+    if split.fingerprint != record.get("data_fingerprint"):
+        raise OsrbenchError(f"{path}: the data of {record['protocol']} split {record['split']} differ from those the "
+                            f"run was trained on (fingerprint {split.fingerprint} vs {record.get('data_fingerprint')}); "
+                            "point --data-root at the same copy or rerun with --force")
+    if device.type == "cuda":
+        split = split.to(device)
+    seed_everything(record["seed"])
+    ctx = RunContext(device=device, seed=record["seed"], work_dir=path.with_suffix(""), progress=progress, data=data)
+    model = load_weights(ctx.work_dir, method, split, ctx)
+    updated = merge_into_record(record, evaluation, evaluation.evaluate(model, split, ctx, todo))
+    write_record(updated, path)
+    return updated
+
+
+def score_record(path: Path, postprocessors: list[str] | None, scorers: list[str] | None,
+                 overrides: dict[str, str], data: DataOptions, device: str = "auto", force: bool = False,
+                 plugins: Plugins | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Add postprocessors and scorers to a finished run from its kept weights (``osrbench score``); no training.
+
+    Left out, ``postprocessors`` and ``scorers`` default to those the record already has; what the
+    record has with the same options is not scored again unless ``force``.
+    """
+    plugins = plugins or load_plugins()
+    progress = progress or Progress()
+    with claim_record(path, wait=True, log=lambda m: progress.log(escape(m))):  # one writer per record
+        return _score_claimed(path, postprocessors, scorers, overrides, data, device, force, plugins, progress)
+
+
+def _score_claimed(path: Path, postprocessors: list[str] | None, scorers: list[str] | None,
+                   overrides: dict[str, str], data: DataOptions, device: str, force: bool, plugins: Plugins,
+                   progress: Progress) -> dict[str, Any]:
+    record = read_record(path)
+    method = plugins.methods.get(record["method"])
+    pp_names = postprocessors or list(record.get("metrics", {}))
+    scorer_names = scorers or list(dict.fromkeys(s for by_scorer in record.get("metrics", {}).values() for s in by_scorer))
+    grouped = split_overrides(overrides, set(pp_names) | set(scorer_names))
+    if grouped[""]:
+        raise OsrbenchError(f"--set {next(iter(grouped['']))}: scoring a finished run cannot change its training "
+                            "options; set postprocessor or scorer options as NAME.key=value")
+    evaluation = Evaluation(plugins, method, pp_names, scorer_names, grouped)
+    todo = evaluation.everything() if force else evaluation.todo(record)
+    if not todo:
+        progress.log(f"{path} already has {describe(evaluation.everything())} with these options; "
+                     "nothing to add (--force scores them again)")
+        return record
+    return add_scores(path, record, evaluation, todo, plugins, data, resolve_device(device), progress)
 def run(request: RunRequest, plugins: Plugins | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
     return Run(request, plugins).execute(progress)

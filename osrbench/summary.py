@@ -1,19 +1,20 @@
-"""The table printed after a run: one row per split, then mean ± std."""
+"""The table printed after a run: one row per split and postprocessor, then mean ± std per postprocessor."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 HEADLINE = {"auroc": "AUROC", "oscr": "OSCR", "macro_f1": "macro-F1", "accuracy": "accuracy"}
 
 
-def scalar_metrics(record: dict[str, Any]) -> dict[str, float]:
-    """``scorer.key -> value`` for every scalar metric of a record (lists and tables left out)."""
+def scalar_metrics(by_scorer: dict[str, Any]) -> dict[str, float]:
+    """``scorer.key -> value`` for every scalar metric of one postprocessor's results (lists and tables left out)."""
     out = {}
-    for scorer, values in record.get("metrics", {}).items():
+    for scorer, values in by_scorer.items():
         for key, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[f"{scorer}.{key}"] = float(value)
@@ -35,21 +36,25 @@ def column_order(key: str) -> tuple:
 
 
 def results_table(records: list[dict[str, Any]], title: str) -> Table:
-    rows = [scalar_metrics(r) for r in records]
-    keys = sorted({k for row in rows for k in row}, key=column_order)
+    rows = [(record, pp, scalar_metrics(by_scorer)) for record in records
+            for pp, by_scorer in record.get("metrics", {}).items()]
+    keys = sorted({k for _, _, row in rows for k in row}, key=column_order)
     table = Table(title=title, title_justify="left")
-    table.add_column("split", justify="right")
+    table.add_column("split", justify="right", no_wrap=True)
+    table.add_column("postprocessor", no_wrap=True)
     for key in keys:
         table.add_column(_column_name(key), justify="right")
     table.add_column("train s", justify="right")
-    for record, row in zip(records, rows):
-        table.add_row(str(record["split"]), *[f"{row[k]:.4f}" if k in row else "-" for k in keys],
+    for record, pp, row in rows:
+        table.add_row(str(record["split"]), escape(pp), *[f"{row[k]:.4f}" if k in row else "-" for k in keys],
                       f"{record['cost']['train_seconds']:.1f}")
     if len(records) > 1:
-        cells = []
-        for key in keys:
-            values = np.array([row[key] for row in rows if key in row])
-            cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}")
-        total = sum(r["cost"]["train_seconds"] for r in records)
-        table.add_row("mean ± std", *cells, f"{total:.1f}", style="bold")
+        for pp in dict.fromkeys(pp for _, pp, _ in rows):
+            cells = []
+            for key in keys:
+                values = np.array([row[key] for _, name, row in rows if name == pp and key in row])
+                cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
+                             if len(values) else "-")
+            total = sum(r["cost"]["train_seconds"] for r in records)
+            table.add_row("mean ± std", escape(pp), *cells, f"{total:.1f}", style="bold")
     return table

@@ -131,9 +131,10 @@ class Plan:
 def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:
     """Expand the grids into one job per record; every combination is validated before anything runs.
 
-    A record named twice (e.g. by overlapping grids) becomes one job.
+    A record named twice (e.g. by overlapping grids, or ``msp,mls``: both the method ce) becomes one
+    job that evaluates the postprocessors of both.
     """
-    jobs, finished, cells, seen = [], [], set(), set()
+    jobs, finished, cells, seen = [], [], set(), {}
     for grid in grids:
         for method, augment, protocol, seed in itertools.product(grid.methods, grid.augments, grid.protocols,
                                                                  grid.seeds):
@@ -148,15 +149,21 @@ def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:
             cells.add((run.protocol.name, run.label))
             for split in run.splits:
                 path = run.path(split)
+                postprocessors = list(run.evaluation.postprocessors)
                 if path in seen:
+                    job = seen[path]
+                    if job is not None:
+                        merged = list(dict.fromkeys([*job.request.postprocessors, *postprocessors]))
+                        job.request = dataclasses.replace(job.request, postprocessors=merged)
                     continue
-                seen.add(path)
+                seen[path] = None
                 if path.exists() and not template.force:
                     finished.append(path)
                     continue
                 title = f"{run.label} on {run.protocol.name} split {split} seed {seed}"
-                jobs.append(Job(dataclasses.replace(request, splits=[split], wait_for_claims=False, quiet=True),
-                                path, title))
+                jobs.append(Job(dataclasses.replace(request, splits=[split], postprocessors=postprocessors,
+                                                    wait_for_claims=False, quiet=True), path, title))
+                seen[path] = jobs[-1]
     return Plan(jobs, finished, cells)
 
 

@@ -44,7 +44,7 @@ def test_test_time_views_average_mirrors_and_translations():
         head = torch.nn.Identity()
 
     x = torch.arange(16.0).view(1, 1, 4, 4)
-    model = ClassifierModel(Identity(), "mls", flip_tta=True, tta_shift=1)
+    model = ClassifierModel(Identity(), flip_tta=True, tta_shift=1)
     assert len(model.views(x)) == 6
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
     views = [x, padded[:, :, :4, :4], padded[:, :, 2:, 2:]]

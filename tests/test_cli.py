@@ -27,12 +27,14 @@ def test_run_writes_one_complete_record_per_split_and_skips_finished_ones(tmp_pa
     code, out = run_cli(capsys, "run", "--split", "0,1", "--results-dir", str(res), "--data-root", str(tmp_path), *TINY)
     assert code == 0 and "mean ± std" in out
     label = next((res / "digits").iterdir()).name
-    assert label.startswith("msp@")  # non-default options, so the run is kept apart
+    assert label.startswith("ce@")  # non-default options, so the run is kept apart
     paths = sorted((res / "digits" / label).glob("*.json"))
     assert [p.name for p in paths] == ["split0-seed0.json", "split1-seed0.json"]
     record = json.loads(paths[0].read_text())
-    assert set(record["metrics"]["osr"]) >= {"auroc", "oscr", "macro_f1", "accuracy"}
-    assert 0.0 <= record["metrics"]["osr"]["auroc"] <= 1.0
+    assert set(record["metrics"]) == {"msp", "mls"}  # ce's default postprocessors, from one training
+    assert set(record["metrics"]["msp"]["osr"]) >= {"auroc", "oscr", "macro_f1", "accuracy"}
+    assert 0.0 <= record["metrics"]["mls"]["osr"]["auroc"] <= 1.0
+    assert record["config"]["postprocessors"] == {"msp": {}, "mls": {}} and record["schema"] == 2
     assert record["config"]["method"]["epochs"] == 1
     assert record["overrides"] == {"method": {"epochs": 1, "batch_size": 32, "lr": 0.02}}
     assert record["split_family"] == "osrbench-digits" and record["data_fingerprint"]
@@ -63,11 +65,12 @@ def test_third_party_method_and_scorer_run_through_the_harness(tmp_path, capsys)
                         "--results-dir", str(res), "--data-root", str(tmp_path), "--quiet")
     assert code == 0
     record = json.loads(next(res.rglob("*.json")).read_text())
-    assert record["metrics"]["osr"]["accuracy"] > 0.5 and "mean_known_score" in record["metrics"]["mean-score"]
+    assert record["metrics"]["nearest-mean"]["osr"]["accuracy"] > 0.5
+    assert "mean_known_score" in record["metrics"]["nearest-mean"]["mean-score"]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "--method", "mps"], "Did you mean 'msp'"),
+    (["run", "--method", "cee"], "Did you mean 'ce'"),
     (["run", "--protocol", "cifar11"], "Known protocols:"),
     (["run", "--set", "epoch=1"], "valid keys:"),
     (["run", "--split", "9"], "splits 0..4"),
@@ -119,7 +122,7 @@ def test_leaderboard_keeps_results_on_different_data_copies_apart(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**record, "label": "x", "split": split, "data_fingerprint": fingerprint}))
     rows = build_leaderboard(tmp_path)["wide"]["osr.auroc"]["method"].tolist()
-    assert rows == ["x [data aaaa1111]", "x [data bbbb2222]"]
+    assert rows == ["x/mls [data aaaa1111]", "x/mls [data bbbb2222]", "x/msp [data aaaa1111]", "x/msp [data bbbb2222]"]
 
 
 def test_set_takes_several_pairs(capsys, tmp_path):

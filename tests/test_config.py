@@ -34,7 +34,7 @@ def test_bad_value_says_what_was_expected():
 def test_overrides_are_routed_to_their_owner():
     grouped = split_overrides(parse_overrides(["lr=0.1", "mixup.alpha=0.4"]), {"mixup", "osr"})
     assert grouped == {"": {"lr": "0.1"}, "mixup": {"alpha": "0.4"}}
-    with pytest.raises(OsrbenchError, match="'cutmix' is not an augmentation or scorer of this run"):
+    with pytest.raises(OsrbenchError, match="'cutmix' is not an augmentation, postprocessor or scorer of this run"):
         split_overrides({"cutmix.alpha": "1"}, {"mixup"})
     with pytest.raises(OsrbenchError, match="key=value"):
         parse_overrides(["lr"])

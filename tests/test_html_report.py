@@ -27,15 +27,16 @@ def results(tmp_path) -> Path:
 
 
 def hostile_copy(results: Path) -> None:
-    """Two runs of mls under a label with an HTML payload, its method, device and split family a script tag."""
+    """Two runs of ce (msp and mls) under a label with an HTML payload, its method, device and split family a
+    script tag."""
     for split in range(2):
-        record = json.loads((results / "cifar10" / "mls" / f"split{split}-seed0.json").read_text())
+        record = json.loads((results / "cifar10" / "ce" / f"split{split}-seed0.json").read_text())
         record.update(label=PWN_LABEL, name=PAYLOAD, method=PAYLOAD, split_family=PAYLOAD)
         record["cost"]["device"] = PAYLOAD
         target = results / "cifar10" / PWN_LABEL / f"split{split}-seed0.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps(record))
-        shutil.copytree(results / "cifar10" / "mls" / f"split{split}-seed0", target.with_suffix(""))
+        shutil.copytree(results / "cifar10" / "ce" / f"split{split}-seed0", target.with_suffix(""))
 
 
 def test_pareto_front_by_hand():
@@ -63,7 +64,12 @@ def test_plot_names_from_records_cannot_embed_other_files(tmp_path):
     (run / "link.png").symlink_to(tmp_path / "secret.png")
     (run / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\nplot")
     assert embeddable_png(run / "ok.png") == b"\x89PNG\r\n\x1a\nplot"
-    for bad in (run / "../../../secret.png", run / "fake.png", run / "link.png", run / "missing.png"):
+    (run / "mls").mkdir()
+    (run / "mls" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\nplot")  # a postprocessor's folder in the run folder
+    assert embeddable_png(run / "mls" / "ok.png") == b"\x89PNG\r\n\x1a\nplot"
+    (run / "out").symlink_to(tmp_path)
+    for bad in (run / "../../../secret.png", run / "fake.png", run / "link.png", run / "missing.png",
+                run / "out" / "secret.png"):
         assert embeddable_png(bad) is None
 
 
@@ -123,11 +129,11 @@ def test_the_page_of_the_committed_records_renders_in_chromium_and_sorts(browser
     page = tmp_path / "board" / "leaderboard.html"
     dom = rendered_dom(browser, page, tmp_path / "profile")
     assert script_ran_cleanly(dom)
-    assert table_rows(dom, "table-osr.auroc") == ["mls", "msp"]
-    assert table_rows(dom, "table-cost") == ["mls", "msp"]
+    assert table_rows(dom, "table-osr.auroc") == ["ce/mls", "ce/msp"]
+    assert table_rows(dom, "table-cost") == ["ce/mls", "ce/msp"]
     assert dom.count("<img") == 21
     ascending = rendered_dom(browser, page, tmp_path / "profile", "#sort=table-osr.auroc:1:asc")
-    assert table_rows(ascending, "table-osr.auroc") == ["msp", "mls"]  # msp has the lower AUROC
+    assert table_rows(ascending, "table-osr.auroc") == ["ce/msp", "ce/mls"]  # msp has the lower AUROC
     assert 'aria-sort="ascending"' in ascending and script_ran_cleanly(ascending)
 
 
@@ -140,4 +146,5 @@ def test_a_script_in_a_name_is_shown_as_text_in_chromium(browser, results, tmp_p
     assert 'data-pwned="1"' not in dom  # the label's onerror handler never ran
     assert dom.count("<script>") == 2  # the page's own two scripts, no third from a record
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
-    assert table_rows(dom, "table-osr.auroc") == ["mls", "msp", PWN_LABEL.replace("<", "&lt;").replace(">", "&gt;")]
+    pwned = PWN_LABEL.replace("<", "&lt;").replace(">", "&gt;")
+    assert table_rows(dom, "table-osr.auroc") == ["ce/mls", "ce/msp", f"{pwned}/mls", f"{pwned}/msp"]

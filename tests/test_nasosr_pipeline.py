@@ -37,11 +37,11 @@ def test_cli_smoke_run_searches_retrains_and_records(tmp_path):
     assert arch.scales == FASTERSEG_PATH and "skip" not in arch.ops
     assert [h["phase"] for h in info["search_history"]] == ["warmup", "search"]
     assert info["pseudo_unknown_classes"] == ["4", "8"]  # the last third of the known classes [1, 5, 9, 7, 4, 8]
-    assert 0.0 <= record["metrics"]["osr"]["auroc"] <= 1.0
+    assert 0.0 <= record["metrics"]["nas-osr"]["osr"]["auroc"] <= 1.0
     assert info["score"] == "-min_m D2_m/d*_m"  # the Gaussian statistic by default
     assert record["config"]["method"]["decoder_output"] == "linear"
     assert record["config"]["method"]["recon_source"] == "latent"
-    rule = record["metrics"]["nas-osr-rule"]
+    rule = record["metrics"]["nas-osr"]["nas-osr-rule"]
     assert 0.0 <= rule["macro_f1_code"] <= 1.0 and 0.0 <= rule["known_rejected"] <= 1.0
 
     # the derived architecture retrains without a search and is recorded under its own name

@@ -11,7 +11,8 @@ from osrbench.plugins import build_plugins, load_plugins
 
 BUILT_IN = {
     "protocols": {"mnist", "svhn", "cifar10", "cifar+10", "cifar+50", "tinyimagenet", "digits"},
-    "methods": {"msp", "mls"},
+    "methods": {"ce"},
+    "postprocessors": {"msp", "mls", "energy"},
     "scorers": {"osr"},
 }
 
@@ -55,5 +56,5 @@ def test_two_plugins_with_the_same_name_is_an_error_naming_both():
 
 
 def test_unknown_name_lists_known_ones_and_suggests_a_close_match():
-    with pytest.raises(OsrbenchError, match=r"unknown method 'mps'.*Did you mean 'msp'.*mls"):
-        load_plugins().methods.get("mps")
+    with pytest.raises(OsrbenchError, match=r"unknown method 'grdmix'.*Did you mean 'gradmix'.*ce"):
+        load_plugins().methods.get("grdmix")

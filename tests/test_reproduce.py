@@ -37,17 +37,17 @@ def test_a_digits_record_reproduces_exactly_on_the_cpu(digits_record, tmp_path, 
     code, out = run_cli(capsys, "reproduce", str(digits_record), "--results-dir", str(scratch),
                         "--data-root", str(digits_record.parents[3] / "data"))
     assert code == 0, out
-    assert "DIFFERS" not in out and "osr.auroc" in out and "tolerance 0" in out
+    assert "DIFFERS" not in out and "msp/osr.auroc" in out and "tolerance 0" in " ".join(out.split())
     rerun = json.loads(next(scratch.rglob("split0-seed0.json")).read_text())
     record = json.loads(digits_record.read_text())
     assert rerun["config"] == record["config"] and rerun["label"] == record["label"]
-    assert rerun["metrics"]["osr"]["auroc"] == record["metrics"]["osr"]["auroc"]
+    assert rerun["metrics"]["msp"]["osr"]["auroc"] == record["metrics"]["msp"]["osr"]["auroc"]
 
 
 @pytest.mark.slow
 def test_a_changed_metric_is_reported_and_fails_unless_within_tol(digits_record, tmp_path, capsys):
     record = json.loads(digits_record.read_text())
-    record["metrics"]["osr"]["auroc"] += 1e-6
+    record["metrics"]["msp"]["osr"]["auroc"] += 1e-6
     edited = tmp_path / "results" / "digits" / record["label"] / "split0-seed0.json"
     edited.parent.mkdir(parents=True)
     edited.write_text(json.dumps(record))

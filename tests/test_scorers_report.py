@@ -45,10 +45,11 @@ def test_figures_are_deterministic(tmp_path):
 
 
 def test_metric_rows_flatten_nested_tables():
-    rows = metric_rows({"corruption": {"mean_drop": 0.25, "drop": {"fog": {"1": 0.1, "5": 0.4}}, "plots": ["x.png"]},
-                        "osr": {"openness_curve": [{"openness": 0.1}, {"openness": 0.2}], "samples": 3}})
-    assert rows == [("corruption", "mean_drop", "0.2500"), ("corruption", "drop.fog", "1: 0.1000, 5: 0.4000"),
-                    ("osr", "openness_curve", "curve of 2 points (in the record)"), ("osr", "samples", "3")]
+    rows = metric_rows({"mls": {
+        "corruption": {"mean_drop": 0.25, "drop": {"fog": {"1": 0.1, "5": 0.4}}, "plots": ["x.png"]},
+        "osr": {"openness_curve": [{"openness": 0.1}, {"openness": 0.2}], "samples": 3}}})
+    assert rows == [("mls", "corruption", "mean_drop", "0.2500"), ("mls", "corruption", "drop.fog", "1: 0.1000, 5: 0.4000"),
+                    ("mls", "osr", "openness_curve", "curve of 2 points (in the record)"), ("mls", "osr", "samples", "3")]
 
 
 def test_resolve_run_rejects_other_paths(tmp_path):
@@ -65,10 +66,11 @@ def test_run_then_report_end_to_end(tmp_path, capsys):
                          data=DataOptions(tmp_path / "data"), device="cpu", results_dir=tmp_path / "results",
                          overrides={"epochs": "1", "batch_size": "32", "lr": "0.02", "ood.sets": "digits"}, quiet=True)
     (record,) = run(request)
-    assert {"osr", "ood", "linear-probe"} == set(record["metrics"])
+    assert {"osr", "ood", "linear-probe"} == set(record["metrics"]["mls"])
     run_dir = next((tmp_path / "results" / "digits").glob("*/split0-seed0"))
     shown = report(run_dir, Console(width=200, record=True))
-    assert [p.name for p in shown["plots"]] == ["openness-f1.png", "roc-ood.png", "roc-osr.png"]
+    assert [p.relative_to(run_dir).as_posix() for p in shown["plots"]] == [
+        "mls/openness-f1.png", "mls/roc-ood.png", "mls/roc-osr.png"]
     for p in shown["plots"]:
         assert_drawn(p)
     assert main(["report", str(run_dir.with_suffix(".json"))]) == 0

@@ -1,10 +1,13 @@
-"""The baseline: a closed-set classifier trained with cross-entropy.
+"""The baseline: ``ce``, a closed-set classifier trained with cross-entropy.
 
-Two methods share one training recipe and differ only in the open-set score:
+Its model offers logits, penultimate features, its linear head and input gradients, so every
+logit- or feature-based postprocessor applies. One training is scored by default with
 
 * ``msp``: maximum softmax probability (Hendrycks & Gimpel 2017);
 * ``mls``: maximum logit (Vaze et al., "Open-set recognition: a good closed-set classifier is all
   you need?", ICLR 2022).
+
+``--method msp`` / ``--method mls`` are aliases of ``ce`` with that postprocessor alone.
 
 The recipe is that of fast CIFAR-10 training, one per input size (``recipe.py``): a ResNet-9 (a
 small CNN for 8x8 digits; a stride-2 stem at 64 px), SGD with Nesterov momentum and a one-cycle
@@ -34,6 +37,7 @@ from osrbench import (
     RunContext,
     Split,
 )
+from osrbench.api import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
 from osrbench.batches import Minibatches, to_float
 from osrbench.config import option
 from osrbench.gpu_augment import random_affine_crop, standard_augment
@@ -97,19 +101,28 @@ class BaselineConfig:
 
 
 class ClassifierModel(OpenSetModel):
-    """The trained classifier; its logits average the test-time views (mirrors, small translations)."""
+    """The trained classifier; its features and logits average the test-time views (mirrors, small translations)."""
 
     has_embedding = True
 
-    def __init__(self, net: Classifier, score: str, flip_tta: bool, tta_shift: int = 0):
+    def __init__(self, net: Classifier, flip_tta: bool, tta_shift: int = 0):
         super().__init__()
-        self.net, self.score, self.flip_tta, self.tta_shift = net, score, flip_tta, tta_shift
+        self.net, self.flip_tta, self.tta_shift = net, flip_tta, tta_shift
 
-    def _logits(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features in float32, averaged over the test-time views (the head is linear, so
+        logits = head(features) is the average of the views' logits)."""
+        views = self.views(x)
+        return sum(self.net.embed(v).float() for v in views) / len(views)
+
+    def logits(self, x: Tensor) -> Tensor:
         """Logits in float32 even under bf16 autocast, so scores keep their resolution (few ties)."""
-        features = self.net.embed(x)
+        features = self.features(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.net.head(features.float())
+            return self.net.head(features)
+
+    def linear_head(self) -> tuple[Tensor, Tensor]:
+        return self.net.head.weight.float(), self.net.head.bias.float()
 
     def views(self, x: Tensor) -> list[Tensor]:
         views = [x]
@@ -123,15 +136,11 @@ class ClassifierModel(OpenSetModel):
         return views
 
     def forward(self, x: Tensor) -> Tensor:
-        views = self.views(x)
-        return sum(self._logits(v) for v in views) / len(views)
+        return self.logits(x)
 
     def predict(self, images: Tensor) -> Prediction:
-        logits = self(images)
-        if self.score == "msp":
-            value, label = logits.softmax(dim=1).max(dim=1)
-        else:
-            value, label = logits.max(dim=1)
+        """Label = argmax of the logits; own score = maximum softmax probability."""
+        value, label = self.logits(images).softmax(dim=1).max(dim=1)
         return Prediction(label, value)
 
     def embed(self, images: Tensor) -> Tensor:
@@ -157,7 +166,7 @@ def train_augment(split: Split, recipe: Recipe):
     return lambda x: standard_augment(crop(x), crop_pad=pad, hflip=flip, cutout_size=recipe.cutout)
 
 
-def fit(split: Split, config: BaselineConfig, ctx: RunContext, score: str) -> ClassifierModel:
+def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
     recipe = resolve(config, split.image_shape[1])
     net = build_network(split, recipe).to(ctx.device, memory_format=ctx.memory_format)
     train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
@@ -198,17 +207,22 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext, score: str) -> Cl
                          after_step=(lambda: average.update_parameters(net)) if average is not None else None)
     ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
     trained = average.module if average is not None else net
-    return ClassifierModel(trained, score, config.flip_tta and split.hflip, recipe.tta_shift)
+    return ClassifierModel(trained, config.flip_tta and split.hflip, recipe.tta_shift)
 
 
-def _method(score: str, description: str) -> MethodSpec:
-    return MethodSpec(name=score, description=description, config=BaselineConfig,
-                      fit=lambda split, config, ctx: fit(split, config, ctx, score))
+def load(state: dict[str, Tensor], split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
+    """The trained model of a finished run, rebuilt from its saved state dict."""
+    recipe = resolve(config, split.image_shape[1])
+    model = ClassifierModel(build_network(split, recipe), config.flip_tta and split.hflip, recipe.tta_shift)
+    model.load_state_dict(state)
+    return model.to(ctx.device, memory_format=ctx.memory_format)
 
 
 @osrbench.hookimpl
 def osrbench_methods():
-    return [
-        _method("msp", "cross-entropy classifier scored by maximum softmax probability (baseline)"),
-        _method("mls", "cross-entropy classifier scored by maximum logit (Vaze et al. 2022)"),
-    ]
+    return [MethodSpec(
+        name="ce", description="cross-entropy classifier (baseline); scored by msp and mls unless "
+                               "--postprocessor says otherwise; aliases: msp, mls (ce with that postprocessor)",
+        config=BaselineConfig, fit=fit, load=load, provides=frozenset({LOGITS, FEATURES, LINEAR_HEAD, INPUT_GRADIENTS}),
+        postprocessors=("msp", "mls"), aliases={"msp": ("msp",), "mls": ("mls",)},
+    )]

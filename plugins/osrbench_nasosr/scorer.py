@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.api import trained_model
 from osrbench.batches import map_batches
 from osrbench.metrics import auroc
 from osrbench_nasosr.model import NasOsrModel
@@ -30,6 +31,7 @@ def _parts(model: NasOsrModel, images: torch.Tensor, ctx: RunContext, batch_size
 
 
 def score_rule(model: OpenSetModel, split: Split, config: RuleScorerConfig, ctx: RunContext) -> dict:
+    model = trained_model(model)
     if not isinstance(model, NasOsrModel):
         raise OsrbenchError("scorer nas-osr-rule needs a model of method nas-osr; use --scorer osr for other methods")
     k_labels, k_rec, k_gauss = _parts(model, split.test_images, ctx, config.batch_size)

@@ -1,0 +1,51 @@
+"""Scores computed from a classifier's logits alone: MSP, MLS and energy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from osrbench import OpenSetModel, OsrbenchError, Postprocessor
+from osrbench.config import option
+
+
+@dataclass
+class NoOptions:
+    """This postprocessor has no options."""
+
+
+class MaxSoftmax(Postprocessor):
+    """Hendrycks & Gimpel 2017: the largest softmax probability."""
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        return model.logits(images).float().softmax(dim=1).amax(dim=1)
+
+
+class MaxLogit(Postprocessor):
+    """Vaze et al. 2022 (and Hendrycks et al. 2022): the largest logit."""
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        return model.logits(images).float().amax(dim=1)
+
+
+def energy_score(logits: Tensor, temperature: float) -> Tensor:
+    """Negative free energy T·logsumexp(logits / T) (Liu et al. 2020); higher = more likely known."""
+    return temperature * (logits.float() / temperature).logsumexp(dim=1)
+
+
+@dataclass
+class EnergyConfig:
+    temperature: float = option(1.0, "temperature T of the free energy (paper: 1)")
+
+    def validate(self) -> None:
+        if not self.temperature > 0:
+            raise OsrbenchError(f"--set energy.temperature={self.temperature}: must be positive")
+
+
+class Energy(Postprocessor):
+    def __init__(self, config: EnergyConfig):
+        self.temperature = config.temperature
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        return energy_score(model.logits(images), self.temperature)
