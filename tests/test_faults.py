@@ -53,14 +53,14 @@ def one_line_error(code: int, out: str, *needles: str) -> None:
 
 @pytest.fixture
 def results(tmp_path) -> Path:
-    """A copy of the committed cifar10 records (two labels, five splits each)."""
+    """A copy of the committed cifar10 records (label ce, postprocessors msp and mls, five splits)."""
     target = tmp_path / "results"
     shutil.copytree(COMMITTED, target, ignore=shutil.ignore_patterns("*.png"))
     return target
 
 
 def mls_record(results: Path, split: int = 0) -> Path:
-    return results / "cifar10" / "mls" / f"split{split}-seed0.json"
+    return results / "cifar10" / "ce" / f"split{split}-seed0.json"
 
 
 # --------------------------------------------------------------------------- damaged records
@@ -73,7 +73,7 @@ DAMAGE = {
     "missing field": lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "label"}),
     "ill-typed split": lambda text: json.dumps({**json.loads(text), "split": "0"}),
     "metric as text": lambda text: json.dumps(
-        {**json.loads(text), "metrics": {"osr": {**json.loads(text)["metrics"]["osr"], "auroc": "0.9"}}}),
+        {**json.loads(text), "metrics": {"mls": {"osr": {**json.loads(text)["metrics"]["mls"]["osr"], "auroc": "0.9"}}}}),
 }
 
 
@@ -92,7 +92,7 @@ def test_leaderboard_leaves_a_damaged_record_out_with_a_warning_and_strict_fails
     path.write_text(DAMAGE[damage](path.read_text()))
     code, out = run_cli(capsys, "leaderboard", "--results-dir", str(results), "--format", "csv")
     assert code == 0 and "warning: left out 1 damaged record" in out and str(path) in out
-    row = next(line for line in out.splitlines() if line.startswith("mls,"))
+    row = next(line for line in out.splitlines() if line.startswith("ce/mls,"))
     assert row.split(",")[2] == "4"  # splits: the damaged one is not counted
     code, out = run_cli(capsys, "leaderboard", "--results-dir", str(results), "--strict")
     one_line_error(code, out, str(path), "--strict")
@@ -108,26 +108,28 @@ def test_report_names_a_damaged_record(results, capsys):
 def test_a_missing_metric_gives_a_smaller_n_in_its_cell_only(results):
     path = mls_record(results, 3)
     record = json.loads(path.read_text())
-    del record["metrics"]["osr"]["auroc"]
+    del record["metrics"]["mls"]["osr"]["auroc"]
     path.write_text(json.dumps(record))
     board = build_leaderboard(results)
     auroc = board["wide"]["osr.auroc"].set_index("method")["cifar10"]
     oscr = board["wide"]["osr.oscr"].set_index("method")["cifar10"]
-    assert auroc["mls"].endswith("(n=4)") and oscr["mls"].endswith("(n=5)") and auroc["msp"].endswith("(n=5)")
+    assert auroc["ce/mls"].endswith("(n=4)") and oscr["ce/mls"].endswith("(n=5)") and auroc["ce/msp"].endswith("(n=5)")
     long = board["long"].set_index("method")
-    assert long.loc["mls", "osr.auroc_n"] == 4 and long.loc["mls", "splits"] == 5
-    expected = sum(json.loads(mls_record(results, s).read_text())["metrics"]["osr"]["auroc"] for s in (0, 1, 2, 4)) / 4
-    assert long.loc["mls", "osr.auroc_mean"] == pytest.approx(expected)
+    assert long.loc["ce/mls", "osr.auroc_n"] == 4 and long.loc["ce/mls", "splits"] == 5
+    expected = sum(json.loads(mls_record(results, s).read_text())["metrics"]["mls"]["osr"]["auroc"]
+                   for s in (0, 1, 2, 4)) / 4
+    assert long.loc["ce/mls", "osr.auroc_mean"] == pytest.approx(expected)
 
 
 def test_copies_in_subfolders_are_not_read(results):
     before = build_leaderboard(results)["long"].set_index("method")
     shutil.copytree(results / "cifar10", results / "backup" / "cifar10")
-    shutil.copytree(results / "cifar10" / "mls", results / "backup" / "mls")  # backup/mls looks canonical
+    shutil.copytree(results / "cifar10" / "ce", results / "backup" / "ce")  # backup/ce looks canonical
     board = build_leaderboard(results)
     after = board["long"].set_index("method")
-    assert after.loc["mls", "splits"] == 5 and after.loc["mls", "train_seconds"] == before.loc["mls", "train_seconds"]
-    assert after.loc["mls", "osr.auroc_std"] == before.loc["mls", "osr.auroc_std"]
+    assert after.loc["ce/mls", "splits"] == 5
+    assert after.loc["ce/mls", "train_seconds"] == before.loc["ce/mls", "train_seconds"]
+    assert after.loc["ce/mls", "osr.auroc_std"] == before.loc["ce/mls", "osr.auroc_std"]
     assert set(board["long"]["protocol"]) == {"cifar10"}
     assert {d.path.parent.parent.name for d in board["damaged"]} == {"backup"}  # named, not counted
 
@@ -239,7 +241,7 @@ def test_run_moves_a_damaged_record_aside_and_reruns_the_split(capsys, tmp_path)
     code, out = run_cli(capsys, *args)
     assert code == 0 and "moved it to split0-seed0.json.corrupt" in out
     assert path.with_name("split0-seed0.json.corrupt").read_text() == json.dumps(good, indent=1, sort_keys=True)[:100]
-    assert read_record(path)["metrics"]["osr"]["auroc"] == pytest.approx(good["metrics"]["osr"]["auroc"])
+    assert read_record(path)["metrics"]["msp"]["osr"]["auroc"] == pytest.approx(good["metrics"]["msp"]["osr"]["auroc"])
 
 
 def test_the_source_revision_is_recorded_without_git(monkeypatch, tmp_path):

@@ -33,8 +33,10 @@ def results(tmp_path) -> Path:
     return target
 
 
-def auroc_of(results: Path, label: str, split: int) -> float:
-    return json.loads((results / "cifar10" / label / f"split{split}-seed0.json").read_text())["metrics"]["osr"]["auroc"]
+def auroc_of(results: Path, postprocessor: str, split: int) -> float:
+    """The AUROC of the committed ce run of ``split`` scored by ``postprocessor``."""
+    record = json.loads((results / "cifar10" / "ce" / f"split{split}-seed0.json").read_text())
+    return record["metrics"][postprocessor]["osr"]["auroc"]
 
 
 def test_mean_ci_is_the_student_t_interval_computed_by_hand():
@@ -66,17 +68,17 @@ def test_leaderboard_cells_are_mean_and_95_ci_over_the_committed_runs(results):
     board = build_leaderboard(results)
     values = [auroc_of(results, "mls", s) for s in range(5)]
     low, high = stats.t.interval(0.95, 4, loc=np.mean(values), scale=stats.sem(values))
-    cell = board["wide"]["osr.auroc"].set_index("method").loc["mls", "cifar10"]
+    cell = board["wide"]["osr.auroc"].set_index("method").loc["ce/mls", "cifar10"]
     assert cell == f"{np.mean(values):.4f} ± {(high - low) / 2:.4f} (n=5)"
     long = board["long"].set_index("method")
-    assert long.loc["mls", "osr.auroc_ci_low"] == pytest.approx(low)
-    assert long.loc["mls", "osr.auroc_n"] == 5
+    assert long.loc["ce/mls", "osr.auroc_ci_low"] == pytest.approx(low)
+    assert long.loc["ce/mls", "osr.auroc_n"] == 5
 
 
 def test_a_cell_of_one_run_says_n_1(results):
     for split in range(1, 5):
-        (results / "cifar10" / "msp" / f"split{split}-seed0.json").unlink()
-    cell = build_leaderboard(results)["wide"]["osr.auroc"].set_index("method").loc["msp", "cifar10"]
+        (results / "cifar10" / "ce" / f"split{split}-seed0.json").unlink()
+    cell = build_leaderboard(results)["wide"]["osr.auroc"].set_index("method").loc["ce/msp", "cifar10"]
     assert cell == f"{auroc_of(results, 'msp', 0):.4f} (n=1)"
 
 
@@ -104,14 +106,17 @@ def test_paired_test_edge_cases_say_what_is_missing():
 
 
 def test_compare_pairs_by_split_and_seed_and_lists_unpaired_runs(results, capsys):
-    (results / "cifar10" / "msp" / "split3-seed0.json").unlink()
-    result = compare(results, "mls", "msp", "cifar10")
+    split3 = results / "cifar10" / "ce" / "split3-seed0.json"
+    record = json.loads(split3.read_text())
+    del record["metrics"]["msp"]  # split 3 scored by mls only
+    split3.write_text(json.dumps(record))
+    result = compare(results, "ce/mls", "ce/msp", "cifar10")
     assert result.paired == ["split0-seed0", "split1-seed0", "split2-seed0", "split4-seed0"]
     assert result.a_only == ["split3-seed0"] and result.b_only == []
     differences = [auroc_of(results, "mls", s) - auroc_of(results, "msp", s) for s in (0, 1, 2, 4)]
     test = result.tests["osr.auroc"]
     assert test.difference.mean == pytest.approx(np.mean(differences)) and test.difference.n == 4
-    code, out = run_cli(capsys, "compare", "mls", "msp", "--protocol", "cifar10", "--results-dir", str(results))
+    code, out = run_cli(capsys, "compare", "ce/mls", "ce/msp", "--protocol", "cifar10", "--results-dir", str(results))
     assert code == 0
     assert "paired runs (4): split0-seed0, split1-seed0, split2-seed0, split4-seed0" in out
     assert "unpaired runs of A (1): split3-seed0" in out and "unpaired runs of B (0): none" in out
@@ -121,19 +126,19 @@ def test_compare_pairs_by_split_and_seed_and_lists_unpaired_runs(results, capsys
 def test_compare_with_markup_in_a_name_prints_it_as_text(results, capsys):
     label = "[bold]x"
     for split in range(2):
-        record = json.loads((results / "cifar10" / "mls" / f"split{split}-seed0.json").read_text())
+        record = json.loads((results / "cifar10" / "ce" / f"split{split}-seed0.json").read_text())
         target = results / "cifar10" / label / f"split{split}-seed0.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps({**record, "label": label}))
-    code, out = run_cli(capsys, "compare", label, "msp", "--results-dir", str(results))
-    assert code == 0 and "A = [bold]x" in out and "[bold]x vs msp" in out
+    code, out = run_cli(capsys, "compare", f"{label}/mls", "ce/msp", "--results-dir", str(results))
+    assert code == 0 and "A = [bold]x/mls" in out and "[bold]x/mls vs ce/msp" in out
 
 
 @pytest.mark.parametrize("args, message", [
-    (["mls", "nope"], "no runs of 'nope'; rows with runs: mls, msp"),
-    (["mls", "mls"], "two different rows"),
-    (["mls", "msp", "--protocol", "digits"], "no runs of 'mls' on protocol 'digits'"),
-    (["mls", "msp", "--metric", "osr.nope"], "no metric 'osr.nope'"),
+    (["ce/mls", "nope"], "no runs of 'nope'; rows with runs: ce/mls, ce/msp"),
+    (["ce/mls", "ce/mls"], "two different rows"),
+    (["ce/mls", "ce/msp", "--protocol", "digits"], "no runs of 'ce/mls' on protocol 'digits'"),
+    (["ce/mls", "ce/msp", "--metric", "osr.nope"], "no metric 'osr.nope'"),
 ])
 def test_compare_bad_input_gives_one_line(results, capsys, args, message):
     code, out = run_cli(capsys, "compare", *args, "--results-dir", str(results))
