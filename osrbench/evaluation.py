@@ -45,6 +45,11 @@ def describe(todo: Todo) -> str:
     return ", ".join(f"{pp}/{scorer}" for pp, scorers in todo.items() for scorer in scorers)
 
 
+def option_owners(plugins: Plugins, postprocessors: list[str], scorers: list[str]) -> set[str]:
+    """The names a ``--set NAME.key`` may address among these postprocessors and scorers."""
+    return {name for name in postprocessors if name in plugins.postprocessors} | set(scorers)
+
+
 def postprocessor_names(method: MethodSpec, requested: list[str] | None) -> list[str]:
     """The postprocessors asked for, else the method's defaults, else the model's own score (the method's name)."""
     return list(requested) if requested else list(method.postprocessors) or [method.name]
@@ -79,9 +84,9 @@ class Evaluation:
                                         f"{method.name!r} does not provide (it offers {offered}); "
                                         "drop it from --postprocessor")
             self.postprocessors[name] = spec
-        self.pp_configs = {name: build_config(spec.config if spec else NoOptions, overrides.get(name, {}),
-                                              f"postprocessor {name!r}")
-                           for name, spec in self.postprocessors.items()}
+        # The model's own score has no options (and its name may be an augmentation's too: gradmix).
+        self.pp_configs = {name: build_config(spec.config, overrides.get(name, {}), f"postprocessor {name!r}")
+                           if spec else NoOptions() for name, spec in self.postprocessors.items()}
         self.scorers = [plugins.scorers.get(name) for name in scorers]
         self.scorer_configs = {s.name: build_config(s.config, overrides.get(s.name, {}), f"scorer {s.name!r}")
                                for s in self.scorers}

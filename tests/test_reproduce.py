@@ -83,7 +83,7 @@ def test_reproduce_bad_input_gives_one_line(tmp_path, capsys, args, message):
 def configs_of(run) -> dict:
     return {"method": config_dict(run.method_config),
             "augmentation": config_dict(run.aug_config) if run.aug_config else None,
-            "scorers": {k: config_dict(v) for k, v in run.scorer_configs.items()}}
+            **run.evaluation.config()}
 
 
 def test_every_installed_method_and_augmentation_config_is_rebuilt_exactly(tmp_path):
