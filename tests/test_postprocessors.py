@@ -20,11 +20,13 @@ import osrbench
 from osrbench import DataOptions, MethodSpec, OpenSetModel, OsrbenchError, Prediction
 from osrbench.api import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
 from osrbench.cli import main
+from osrbench.leaderboard import build_leaderboard
 from osrbench.plugins import build_plugins, load_plugins
 from osrbench.runner import Run, RunRequest, run, score_record
 from osrbench.schema import upgrade
 from osrbench.weights import load_weights
 
+ALL_EIGHT = ["msp", "mls", "energy", "odin", "mahalanobis", "knn", "vim", "react"]
 W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
 B = torch.tensor([0.0, 0.5, 0.0])
 
@@ -139,11 +141,12 @@ def test_refusal_on_the_command_line_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_several_postprocessors_train_once_and_score_adds_more_without_training(tmp_path, counted):
     counter, plugins = counted
-    (record,) = Run(fast_request(tmp_path, method="counted-ce", postprocessors=["msp", "mls", "energy"]),
-                    plugins).execute()
+    (record,) = Run(fast_request(tmp_path, method="counted-ce", postprocessors=ALL_EIGHT), plugins).execute()
     assert counter.calls == 1
-    assert list(record["metrics"]) == ["msp", "mls", "energy"]
-    assert set(record["cost"]["score_seconds"]) == {"msp", "mls", "energy"}
+    assert list(record["metrics"]) == ALL_EIGHT
+    assert set(record["cost"]["score_seconds"]) == set(ALL_EIGHT)
+    rows = build_leaderboard(tmp_path / "res")["wide"]["osr.auroc"]["method"].tolist()
+    assert sorted(rows) == sorted(f"{record['label']}/{pp}" for pp in ALL_EIGHT)
     assert record["config"]["postprocessors"]["energy"] == {"temperature": 1.0}
     accuracies = {pp: m["osr"]["accuracy"] for pp, m in record["metrics"].items()}
     assert len(set(accuracies.values())) == 1  # one model, one set of labels
@@ -151,7 +154,7 @@ def test_several_postprocessors_train_once_and_score_adds_more_without_training(
     assert (path.with_suffix("") / "model.pt").is_file()
 
     # the same run command with one more postprocessor and an option changed: scored from the kept weights
-    (again,) = Run(fast_request(tmp_path, method="counted-ce", postprocessors=["msp", "mls", "energy"],
+    (again,) = Run(fast_request(tmp_path, method="counted-ce", postprocessors=ALL_EIGHT,
                                 overrides={"epochs": "1", "osr.plots": "false", "energy.temperature": "2"}),
                    plugins).execute()
     assert counter.calls == 1
@@ -163,7 +166,7 @@ def test_several_postprocessors_train_once_and_score_adds_more_without_training(
                           device="cpu", force=True, plugins=plugins)
     assert counter.calls == 1
     assert scored["metrics"]["msp"]["osr"]["auroc"] == pytest.approx(record["metrics"]["msp"]["osr"]["auroc"], abs=1e-6)
-    assert json.loads(path.read_text())["metrics"].keys() == {"msp", "mls", "energy"}
+    assert json.loads(path.read_text())["metrics"].keys() == set(ALL_EIGHT)
 
 
 @pytest.mark.slow

@@ -8,7 +8,9 @@ Method ``gradmix`` (spec: ``shared/methods/gradmix.md``):
 * ``objective.py``: L = θ·SupCon + λ·(SimCLR + w·SimCLR on the mixed views), and the per-iteration
   activation-map callback handed to the augmentation;
 * ``train.py``: Adam with per-epoch cosine decay through the shared training loop;
-* ``model.py``: the top-k (k = 10) cosine-similarity rule for labels and known-ness scores.
+* ``model.py``: the top-k (k = 10) cosine-similarity rule for labels; ``postprocessors.py``: its known-ness
+  scores ``topk-cosine`` (paper) and ``topk-cosine-normalised`` (authors' code), the method's default
+  postprocessors (both from one training); the backbone features serve ``knn`` and ``mahalanobis`` too.
 
 Two methods share this code: ``gradmix`` is the paper's method, its mixed term by default the
 ``gradmix`` augmentation (LayerCAM); ``supcon-simclr`` is the plain contrastive objective, with a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import osrbench
 from osrbench import AugmentationSpec, MethodSpec
+from osrbench.api import FEATURES
 from osrbench_gradmix.augment import (
     CodeVariantConfig,
     GradMixAugConfig,
@@ -34,23 +37,30 @@ from osrbench_gradmix.augment import (
 )
 from osrbench_gradmix.config import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.model import GradMixModel
-from osrbench_gradmix.train import fit
+from osrbench_gradmix.postprocessors import EXEMPLAR_SCORES, POSTPROCESSORS
+from osrbench_gradmix.train import fit, load
 
 __all__ = ["FAST_OVERRIDES", "GradMixConfig", "GradMixModel", "fit"]
 
 
 @osrbench.hookimpl
 def osrbench_methods():
+    shared = dict(config=GradMixConfig, fit=fit, load=load, provides=frozenset({FEATURES, EXEMPLAR_SCORES}),
+                  postprocessors=("topk-cosine", "topk-cosine-normalised"))
     return [
         MethodSpec(name="gradmix", description="GradMix: SupCon + SimCLR ResNet18 with the LayerCAM-guided mixed "
                                                "views' SimCLR term and top-k similarity scoring (--augment gradcam "
                                                "or gradmix_codevariant swaps the mixed term)",
-                   config=GradMixConfig, fit=fit, default_augmentation="gradmix"),
+                   default_augmentation="gradmix", **shared),
         MethodSpec(name="supcon-simclr", description="GradMix's objective without the mixed term: SupCon + SimCLR "
                                                      "ResNet18, top-k similarity scoring (--augment adds a mixed "
-                                                     "term)",
-                   config=GradMixConfig, fit=fit),
+                                                     "term)", **shared),
     ]
+
+
+@osrbench.hookimpl
+def osrbench_postprocessors():
+    return POSTPROCESSORS
 
 
 @osrbench.hookimpl

@@ -15,7 +15,6 @@ from osrbench_gradmix.views import VIEW_KINDS
 
 MIXED_LOSSES = ("anchored", "nt_xent_replaced")
 SUPCON_DENOMINATORS = ("all", "other_classes")
-SCORES = ("max", "normalised")
 
 FAST_OVERRIDES = {"width": "8", "head_dim": "32", "batch_size": "16", "epochs": "2", "lr_floor": "1", "topk": "3"}
 
@@ -43,9 +42,8 @@ class GradMixConfig:
     mixed_loss: str = option("anchored", "SimCLR term of the mixed views: anchored (authors' code: original anchors "
                                        "and denominators, mixed positives) or nt_xent_replaced (plain SimCLR on "
                                        "the mixed view pairs)")
-    topk: int = option(10, "k of the per-class top-k cosine-similarity sum used for the label and score")
-    score: str = option("max", "known-ness score: max (paper) or normalised (max after dividing by the row total, "
-                             "authors' code)")
+    topk: int = option(10, "k of the per-class top-k cosine-similarity sum used for the label and score "
+                           "(the score: postprocessors topk-cosine, topk-cosine-normalised)")
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.topk < 1:
@@ -69,8 +67,6 @@ class GradMixConfig:
         if self.supcon_denominator not in SUPCON_DENOMINATORS:
             raise OsrbenchError(f"--set supcon_denominator={self.supcon_denominator}: choose "
                                 f"{' or '.join(SUPCON_DENOMINATORS)}")
-        if self.score not in SCORES:
-            raise OsrbenchError(f"--set score={self.score}: choose {' or '.join(SCORES)}")
 
     def simclr_weight(self, split: Split) -> float:
         if self.lam >= 0:

@@ -2,7 +2,8 @@
 
 Each test image is scored per class by the sum of its k largest cosine similarities to that class's
 training embeddings (the exemplars); label = argmax over classes, known-ness = the max (or, as in the
-authors' code, the max after dividing by the row total). The exemplars sit in one zero-padded
+authors' code, the max after dividing by the row total: the postprocessors of ``postprocessors.py``).
+The exemplars sit in one zero-padded
 (K, n_max, d) tensor, so a batch is scored with one batched matrix product and one ``topk``.
 """
 
@@ -45,9 +46,9 @@ class GradMixModel(OpenSetModel):
     has_embedding = True
 
     def __init__(self, net: ContrastiveNet, exemplars: Tensor, exemplar_labels: Tensor, num_classes: int,
-                 k: int, score: str, temperature: float, base_temperature: float, hflip: bool):
+                 k: int, temperature: float, base_temperature: float, hflip: bool):
         super().__init__()
-        self.net, self.k, self.score = net, k, score
+        self.net, self.k = net, k
         self.temperature, self.base_temperature, self.hflip = temperature, base_temperature, hflip
         bank, valid = exemplar_bank(exemplars.float(), exemplar_labels, num_classes, k)
         self.register_buffer("bank", bank)
@@ -62,15 +63,17 @@ class GradMixModel(OpenSetModel):
             return topk_class_scores(z, self.bank, self.valid, self.k)
 
     def predict(self, images: Tensor) -> Prediction:
-        scores = self.class_scores(images)
-        best, label = scores.max(dim=1)
-        if self.score == "normalised":
-            best = best / scores.sum(dim=1)
+        """Label = the class with the largest top-k score; own score = that score (the paper's rule)."""
+        best, label = self.class_scores(images).max(dim=1)
         return Prediction(label, best)
 
     def embed(self, images: Tensor) -> Tensor:
         """The 512-d pooled encoder features (the linear probe's input in the paper)."""
         return self.net.features(images).float()
+
+    def features(self, images: Tensor) -> Tensor:
+        """The backbone features (as ``embed``), for feature-space postprocessors such as knn and mahalanobis."""
+        return self.embed(images)
 
     def activation_figure_data(self, images: Tensor) -> dict[str, Tensor]:
         """LayerCAM at conv5_2 for the SimCLR loss of (image, mirror image or itself), and a γ = 0.3 patch box."""

@@ -1,4 +1,5 @@
-"""``fit``: train the contrastive network with the shared loop, then embed the training set as exemplars."""
+"""``fit``: train the contrastive network with the shared loop, then embed the training set as exemplars;
+``load``: rebuild a trained model from its kept weights (``osrbench score``)."""
 
 from __future__ import annotations
 
@@ -57,4 +58,13 @@ def fit(split: Split, config: GradMixConfig, ctx: RunContext) -> GradMixModel:
         "cam_schedule": "per_iteration", "exemplars": len(exemplars), "final_loss": stats["final_loss"],
     })
     return GradMixModel(net, exemplars, split.train_labels.to(ctx.device), split.num_classes, config.topk,
-                        config.score, config.temperature, config.base_temperature, split.hflip)
+                        config.temperature, config.base_temperature, split.hflip)
+
+
+def load(state: dict[str, torch.Tensor], split: Split, config: GradMixConfig, ctx: RunContext) -> GradMixModel:
+    """The trained model of a finished run; its exemplar bank comes from ``state`` (the zeros only shape it)."""
+    placeholder = torch.zeros(len(split.train_labels), config.head_dim)
+    model = GradMixModel(build_net(split, config), placeholder, split.train_labels.cpu(), split.num_classes,
+                         config.topk, config.temperature, config.base_temperature, split.hflip)
+    model.load_state_dict(state)
+    return model.to(ctx.device, memory_format=ctx.memory_format)

@@ -1,9 +1,16 @@
 """Built-in postprocessors: post-hoc known-ness scores of a trained model (OpenOOD's split of a
-method into a trainer and a postprocessor).
+method into a trainer and a postprocessor). Higher = more likely known. Defaults are the papers'.
 
 * ``msp``: maximum softmax probability (Hendrycks & Gimpel, ICLR 2017);
 * ``mls``: maximum logit (Vaze et al., ICLR 2022);
-* ``energy``: negative free energy T·logsumexp(logits/T) (Liu et al., NeurIPS 2020).
+* ``energy``: negative free energy T·logsumexp(logits/T), T = 1 (Liu et al., NeurIPS 2020);
+* ``odin``: temperature T = 1000 and input perturbation ε = 0.0014 (Liang et al., ICLR 2018);
+* ``mahalanobis``: class means and a tied covariance of the penultimate features, without input
+  preprocessing or layer ensemble (Lee et al., NeurIPS 2018);
+* ``knn``: distance to the k-th (k = 50) nearest normalised training feature (Sun et al., ICML 2022);
+* ``vim``: energy minus a virtual logit from the residual of the features' principal subspace
+  (Wang et al., CVPR 2022);
+* ``react``: features clipped at their 90th training percentile, then energy (Sun et al., NeurIPS 2021).
 
 Each declares the model capabilities it needs (``osrbench.api.LOGITS`` ...); the harness refuses a
 postprocessor that the method's model cannot serve before training.
@@ -13,8 +20,19 @@ from __future__ import annotations
 
 import osrbench
 from osrbench import PostprocessorSpec
-from osrbench.api import LOGITS
+from osrbench.api import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
+from osrbench_postprocessors.feature_scores import (
+    Knn,
+    KnnConfig,
+    Mahalanobis,
+    MahalanobisConfig,
+    React,
+    ReactConfig,
+    Vim,
+    VimConfig,
+)
 from osrbench_postprocessors.logit_scores import Energy, EnergyConfig, MaxLogit, MaxSoftmax, NoOptions
+from osrbench_postprocessors.odin import Odin, OdinConfig
 
 
 @osrbench.hookimpl
@@ -27,4 +45,20 @@ def osrbench_postprocessors():
         PostprocessorSpec(name="energy", description="negative free energy T·logsumexp(logits/T) "
                                                      "(Liu et al., NeurIPS 2020)",
                           config=EnergyConfig, build=Energy, requires=frozenset({LOGITS})),
+        PostprocessorSpec(name="odin", description="ODIN: max softmax at temperature 1000 of the input moved by "
+                                                   "ε = 0.0014 against the gradient (Liang et al., ICLR 2018)",
+                          config=OdinConfig, build=Odin, requires=frozenset({LOGITS, INPUT_GRADIENTS})),
+        PostprocessorSpec(name="mahalanobis", description="−min Mahalanobis distance to the class means, tied "
+                                                          "covariance of penultimate features; no input "
+                                                          "preprocessing (Lee et al., NeurIPS 2018)",
+                          config=MahalanobisConfig, build=Mahalanobis, requires=frozenset({FEATURES})),
+        PostprocessorSpec(name="knn", description="−distance to the k-th (50) nearest L2-normalised training "
+                                                  "feature (Sun et al., ICML 2022)",
+                          config=KnnConfig, build=Knn, requires=frozenset({FEATURES})),
+        PostprocessorSpec(name="vim", description="ViM: energy minus α × the feature residual outside the "
+                                                  "principal subspace (Wang et al., CVPR 2022)",
+                          config=VimConfig, build=Vim, requires=frozenset({FEATURES, LINEAR_HEAD})),
+        PostprocessorSpec(name="react", description="ReAct: energy of the logits of features clipped at their "
+                                                    "90th training percentile (Sun et al., NeurIPS 2021)",
+                          config=ReactConfig, build=React, requires=frozenset({FEATURES, LINEAR_HEAD})),
     ]

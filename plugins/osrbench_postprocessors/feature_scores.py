@@ -1,0 +1,188 @@
+"""Scores from penultimate features fitted on the known training data: Mahalanobis, KNN, ViM, ReAct.
+
+Each ``fit`` embeds the training images once (eval mode, the model's own test-time view) and keeps
+what its score needs; ``score`` is a few matrix products per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.covariance import EmpiricalCovariance
+from torch import Tensor
+from torch.nn import functional as F
+
+from osrbench import OpenSetModel, OsrbenchError, Postprocessor, RunContext, TrainData
+from osrbench.batches import map_batches
+from osrbench.config import option
+from osrbench_postprocessors.logit_scores import energy_score
+
+
+def train_features(model: OpenSetModel, train: TrainData, ctx: RunContext, batch_size: int) -> Tensor:
+    """(N, D) float32 features of the training images, in eval mode."""
+    model.eval()
+    return map_batches(lambda x: model.features(x).float(), train.images, ctx, batch_size).float()
+
+
+def _positive(name: str, **values: float) -> None:
+    for key, value in values.items():
+        if not value > 0:
+            raise OsrbenchError(f"--set {name}.{key}={value}: must be positive")
+
+
+# --------------------------------------------------------------------------- Mahalanobis
+
+
+@dataclass
+class MahalanobisConfig:
+    batch_size: int = option(1024, "batch size for embedding the training set")
+
+    def validate(self) -> None:
+        _positive("mahalanobis", batch_size=self.batch_size)
+
+
+class Mahalanobis(Postprocessor):
+    """Lee et al. 2018: −min_c (f − μ_c)ᵀ Σ⁻¹ (f − μ_c) with class means μ_c and one tied covariance Σ of
+    the training features (scikit-learn's ``EmpiricalCovariance`` of the class-centred features, its
+    pseudo-inverse as precision). The plain feature-space score: no input preprocessing and no
+    ensemble over layers."""
+
+    def __init__(self, config: MahalanobisConfig):
+        self.batch_size = config.batch_size
+
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: RunContext) -> None:
+        features = train_features(model, train, ctx, self.batch_size).double()
+        labels = train.labels.to(features.device)
+        means = torch.stack([features[labels == c].mean(dim=0) for c in range(train.num_classes)])
+        centred = (features - means[labels]).cpu().numpy()
+        precision = EmpiricalCovariance(assume_centered=True).fit(centred).precision_
+        self.means = means.float()
+        self.precision = torch.from_numpy(precision).float().to(features.device)
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        f = model.features(images).float()
+        fp = f @ self.precision
+        mp = self.means @ self.precision
+        # (f − μ)ᵀP(f − μ) = fᵀPf − 2 fᵀPμ + μᵀPμ for every class at once: (B, K)
+        distances = (fp * f).sum(dim=1, keepdim=True) - 2 * fp @ self.means.T + (mp * self.means).sum(dim=1)[None]
+        return -distances.amin(dim=1)
+
+
+# --------------------------------------------------------------------------- KNN
+
+
+@dataclass
+class KnnConfig:
+    k: int = option(50, "the k-th nearest training feature (paper: 50 for CIFAR-10 with all training data)")
+    batch_size: int = option(1024, "batch size for embedding the training set")
+
+    def validate(self) -> None:
+        _positive("knn", k=self.k, batch_size=self.batch_size)
+
+
+class Knn(Postprocessor):
+    """Sun et al. 2022: −(Euclidean distance from the L2-normalised feature to its k-th nearest
+    L2-normalised training feature). The neighbour search is exact (a matrix product and ``topk``)."""
+
+    def __init__(self, config: KnnConfig):
+        self.k, self.batch_size = config.k, config.batch_size
+
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: RunContext) -> None:
+        bank = F.normalize(train_features(model, train, ctx, self.batch_size), dim=1)
+        if self.k > len(bank):
+            raise OsrbenchError(f"--set knn.k={self.k}: the training set has only {len(bank)} images; "
+                                f"choose k <= {len(bank)}")
+        self.bank = bank
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        z = F.normalize(model.features(images).float(), dim=1)
+        kth_cosine = (z @ self.bank.T).topk(self.k, dim=1).values[:, -1]
+        return -(2 - 2 * kth_cosine).clamp_min(0).sqrt()  # |a − b| of unit vectors
+
+
+# --------------------------------------------------------------------------- ViM
+
+
+@dataclass
+class VimConfig:
+    dim: int = option(0, "dimension of the principal subspace; 0 = the paper's rule (1000 for D >= 2048, "
+                         "512 for D >= 768, else D/2)")
+    batch_size: int = option(1024, "batch size for embedding the training set")
+
+    def validate(self) -> None:
+        if self.dim < 0:
+            raise OsrbenchError(f"--set vim.dim={self.dim}: must be >= 0 (0 = the paper's rule)")
+        _positive("vim", batch_size=self.batch_size)
+
+
+def principal_dim(feature_dim: int) -> int:
+    """The subspace dimension of the ViM paper's code for a feature dimension."""
+    return 1000 if feature_dim >= 2048 else 512 if feature_dim >= 768 else feature_dim // 2
+
+
+class Vim(Postprocessor):
+    """Wang et al. 2022 (Virtual-logit Matching): energy minus a virtual logit α·‖P⊥(f − o)‖, where
+    o = −W⁺b is the origin of the logit space, P⊥ projects onto the complement of the top principal
+    subspace of the training features around o, and α = mean max-logit / mean virtual-logit norm
+    on the training data."""
+
+    def __init__(self, config: VimConfig):
+        self.dim, self.batch_size = config.dim, config.batch_size
+
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: RunContext) -> None:
+        features = train_features(model, train, ctx, self.batch_size).double()
+        weight, bias = (t.detach().double() for t in model.linear_head())
+        dim = self.dim or principal_dim(features.shape[1])
+        if not 0 < dim < features.shape[1]:
+            raise OsrbenchError(f"--set vim.dim={dim}: must lie in 1..{features.shape[1] - 1} for "
+                                f"{features.shape[1]}-d features")
+        origin = -torch.linalg.pinv(weight) @ bias
+        centred = (features - origin).cpu().numpy()
+        covariance = EmpiricalCovariance(assume_centered=True).fit(centred).covariance_
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
+        residual = torch.from_numpy(np.ascontiguousarray(eigenvectors[:, np.argsort(-eigenvalues)[dim:]]))
+        self.origin = origin.float()
+        self.residual = residual.float().to(features.device)
+        virtual = ((features.float() - self.origin) @ self.residual).norm(dim=1)
+        max_logit = (features @ weight.T + bias).amax(dim=1)
+        self.alpha = float(max_logit.mean() / virtual.mean())
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        f = model.features(images).float()
+        weight, bias = model.linear_head()
+        virtual = self.alpha * ((f - self.origin) @ self.residual).norm(dim=1)
+        return energy_score(f @ weight.float().T + bias.float(), 1.0) - virtual
+
+
+# --------------------------------------------------------------------------- ReAct
+
+
+@dataclass
+class ReactConfig:
+    percentile: float = option(90.0, "clip features at this percentile of the training activations (paper: 90)")
+    batch_size: int = option(1024, "batch size for embedding the training set")
+
+    def validate(self) -> None:
+        if not 0 < self.percentile <= 100:
+            raise OsrbenchError(f"--set react.percentile={self.percentile}: must lie in (0, 100]")
+        _positive("react", batch_size=self.batch_size)
+
+
+class React(Postprocessor):
+    """Sun, Guo & Li 2021 (Rectified Activations): penultimate features clipped at c, the given
+    percentile of all training activations, then the energy score of the logits of the clipped
+    features."""
+
+    def __init__(self, config: ReactConfig):
+        self.percentile, self.batch_size = config.percentile, config.batch_size
+
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: RunContext) -> None:
+        features = train_features(model, train, ctx, self.batch_size)
+        self.threshold = float(np.percentile(features.cpu().numpy().ravel(), self.percentile))
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        weight, bias = model.linear_head()
+        clipped = model.features(images).float().clamp(max=self.threshold)
+        return energy_score(clipped @ weight.float().T + bias.float(), 1.0)

@@ -1,0 +1,162 @@
+"""ODIN, Mahalanobis, KNN, ViM and ReAct: values computed by hand on a linear model with fixed weights,
+and scikit-learn / scipy references on random features."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
+from scipy.special import logsumexp
+from sklearn.neighbors import NearestNeighbors
+
+from osrbench import OpenSetModel, OsrbenchError, Prediction, RunContext, TrainData
+from osrbench.batches import to_float
+from osrbench.plugins import load_plugins
+from osrbench.progress import Progress
+
+E = math.exp
+W3 = [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]
+B3 = [0.0, 0.5, 0.0]
+OFFSET = 128  # toy features are stored as uint8 pixels: feature = pixel - 128
+
+
+class LinearToy(OpenSetModel):
+    """Features = the pixels of a 1x1x2 'image' (times ``scale``, minus ``offset``); logits = f Wᵀ + b."""
+
+    def __init__(self, weight=W3, bias=B3, scale: float = 255.0, offset: float = OFFSET):
+        super().__init__()
+        self.weight, self.bias = torch.tensor(weight), torch.tensor(bias)
+        self.scale, self.offset = scale, offset
+
+    def features(self, x):
+        return x.flatten(1).float() * self.scale - self.offset
+
+    def logits(self, x):
+        return self.features(x) @ self.weight.T + self.bias
+
+    def linear_head(self):
+        return self.weight, self.bias
+
+    def predict(self, x):
+        logits = self.logits(x)
+        return Prediction(logits.argmax(dim=1), logits.amax(dim=1))
+
+
+def images(points) -> torch.Tensor:
+    """uint8 (N, 1, 1, D) images whose toy features are ``points`` (integers in -128..127)."""
+    p = torch.as_tensor(points, dtype=torch.int64) + OFFSET
+    return p.to(torch.uint8).view(len(p), 1, 1, -1)
+
+
+def ctx(tmp_path) -> RunContext:
+    return RunContext(device=torch.device("cpu"), seed=0, work_dir=tmp_path, progress=Progress(quiet=True))
+
+
+def fitted(name, model, points, labels, tmp_path, **options):
+    spec = load_plugins().postprocessors.get(name)
+    pp = spec.build(spec.config(**options))
+    pp.fit(model, TrainData(images(points), torch.tensor(labels), int(max(labels)) + 1), ctx(tmp_path))
+    return pp
+
+
+def scores(pp, model, points):
+    return pp.score(model, to_float(images(points))).tolist()
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+def test_odin_by_hand():
+    spec = load_plugins().postprocessors.get("odin")
+    model = LinearToy(scale=1.0, offset=0.0)  # features = the float input itself
+    x = torch.tensor([[2.0, 0.0]])
+    # logits [2, .5, -2], ŷ = 0; ∇ₓCE = Wᵀ(p − e₀) = (p₀ − 1 − p₂, p₁ − p₂) has signs (−, +):
+    # x̃ = x − ε·sign = (2 + ε, −ε); logits (2.1, 0.4, −2.0) at ε = 0.1, T = 1
+    odin = spec.build(spec.config(temperature=1.0, epsilon=0.1))
+    assert odin.score(model, x).item() == pytest.approx(E(2.1) / (E(2.1) + E(0.4) + E(-2.0)))
+    # T = 2, no perturbation: the temperature-scaled MSP
+    plain = spec.build(spec.config(temperature=2.0, epsilon=0.0))
+    assert plain.score(model, x).item() == pytest.approx(E(1) / (E(1) + E(0.25) + E(-1)))
+    assert spec.config().temperature == 1000.0 and spec.config().epsilon == 0.0014  # the paper's CIFAR values
+
+
+def test_mahalanobis_by_hand(tmp_path):
+    # class means (2,0), (0,2), (-2,-2); class-centred residuals ±(1,0), ±(0,1), ±(1,1):
+    # Σ = [[2/3, 1/3], [1/3, 2/3]], Σ⁻¹ = [[2, −1], [−1, 2]]
+    points = [(1, 0), (3, 0), (0, 1), (0, 3), (-1, -1), (-3, -3)]
+    pp = fitted("mahalanobis", LinearToy(), points, [0, 0, 1, 1, 2, 2], tmp_path)
+    # f = (2, 1): d² = 2 (to class 0), 14 (class 1), 26 (class 2)
+    assert scores(pp, LinearToy(), [(2, 1)]) == pytest.approx([-2.0], abs=1e-4)
+
+
+def test_knn_by_hand(tmp_path):
+    pp = fitted("knn", LinearToy(), [(3, 0), (0, 5), (-2, 0), (0, -1)], [0, 1, 2, 0], tmp_path, k=2)
+    # (1, 1)/√2 has cosines √½, √½, −√½, −√½ with the unit training features: 2nd nearest at √(2 − √2)
+    assert scores(pp, LinearToy(), [(1, 1)]) == pytest.approx([-math.sqrt(2 - math.sqrt(2))], abs=1e-5)
+    with pytest.raises(OsrbenchError, match="knn.k=5: the training set has only 4 images"):
+        fitted("knn", LinearToy(), [(3, 0), (0, 5), (-2, 0), (0, -1)], [0, 1, 2, 0], tmp_path, k=5)
+
+
+def test_vim_by_hand(tmp_path):
+    model = LinearToy(weight=[[1.0, 0.0], [0.0, 1.0]], bias=[0.0, 0.0])
+    # origin −W⁺b = 0; covariance diag(8, 2)/4: principal axis x, residual axis y;
+    # training virtual norms |y| = 0, 0, 1, 1 (mean 0.5), max logits 2, 0, 1, 0 (mean 0.75): α = 1.5
+    pp = fitted("vim", model, [(2, 0), (-2, 0), (0, 1), (0, -1)], [0, 0, 1, 1], tmp_path, dim=1)
+    assert pp.alpha == pytest.approx(1.5)
+    assert scores(pp, model, [(1, 2)]) == pytest.approx([math.log(E(1) + E(2)) - 1.5 * 2], abs=1e-5)
+
+
+def test_react_by_hand(tmp_path):
+    # training activations 1..10: the 90th percentile (linear interpolation) is 9.1
+    pp = fitted("react", LinearToy(), [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10)], [0, 1, 2, 0, 1], tmp_path)
+    assert pp.threshold == pytest.approx(9.1)
+    # f = (10, 3) -> (9.1, 3): logits (9.1, 3.5, −12.1)
+    assert scores(pp, LinearToy(), [(10, 3)]) == pytest.approx([math.log(E(9.1) + E(3.5) + E(-12.1))], abs=1e-4)
+
+
+# --------------------------------------------------------------------------- references on random features
+
+RNG = np.random.default_rng(0)
+TRAIN = RNG.integers(-60, 60, size=(90, 2))
+LABELS = np.repeat([0, 1, 2], 30)
+TEST = RNG.integers(-60, 60, size=(25, 2))
+
+
+def test_mahalanobis_equals_scipy_on_random_features(tmp_path):
+    pp = fitted("mahalanobis", LinearToy(), TRAIN, LABELS.tolist(), tmp_path)
+    means = np.stack([TRAIN[LABELS == c].mean(0) for c in range(3)])
+    inverse = np.linalg.inv(np.cov((TRAIN - means[LABELS]).T, bias=True))
+    expected = [-min(scipy_mahalanobis(t, m, inverse) ** 2 for m in means) for t in TEST]
+    np.testing.assert_allclose(scores(pp, LinearToy(), TEST), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_knn_equals_scikit_learn_neighbours_on_random_features(tmp_path):
+    pp = fitted("knn", LinearToy(), TRAIN, LABELS.tolist(), tmp_path, k=7)
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    distances, _ = NearestNeighbors(n_neighbors=7).fit(unit(TRAIN)).kneighbors(unit(TEST))
+    np.testing.assert_allclose(scores(pp, LinearToy(), TEST), -distances[:, -1], atol=1e-4)
+
+
+def test_react_and_vim_follow_their_formulas_on_random_features(tmp_path):
+    w, b = np.array(W3), np.array(B3)
+    react = fitted("react", LinearToy(), TRAIN, LABELS.tolist(), tmp_path, percentile=75.0)
+    clipped = np.minimum(TEST, np.percentile(TRAIN, 75))
+    np.testing.assert_allclose(scores(react, LinearToy(), TEST), logsumexp(clipped @ w.T + b, axis=1), rtol=1e-4)
+    vim = fitted("vim", LinearToy(), TRAIN, LABELS.tolist(), tmp_path, dim=1)
+    origin = -np.linalg.pinv(w) @ b
+    values, vectors = np.linalg.eigh(np.cov((TRAIN - origin).T, bias=True) + np.outer(*(2 * [TRAIN.mean(0) - origin])))
+    residual = vectors[:, np.argsort(-values)[1:]]
+    alpha = (TRAIN @ w.T + b).max(1).mean() / np.linalg.norm((TRAIN - origin) @ residual, axis=1).mean()
+    expected = logsumexp(TEST @ w.T + b, axis=1) - alpha * np.linalg.norm((TEST - origin) @ residual, axis=1)
+    np.testing.assert_allclose(scores(vim, LinearToy(), TEST), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, option", [("odin", {"temperature": 0.0}), ("knn", {"k": 0}),
+                                          ("react", {"percentile": 0.0}), ("vim", {"dim": -1})])
+def test_bad_options_are_one_line(name, option):
+    spec = load_plugins().postprocessors.get(name)
+    with pytest.raises(OsrbenchError, match=f"--set {name}.{next(iter(option))}="):
+        spec.config(**option).validate()
