@@ -52,7 +52,7 @@ def test_batched_augmentation_512_cifar_images(benchmark):
 def test_one_training_epoch_on_digits(benchmark, tmp_path):
     plugins = load_plugins()
     split = plugins.protocols.get("digits").load(0, DataOptions(tmp_path))
-    method = plugins.methods.get("msp")
+    method = plugins.methods.get("ce")
     config = method.config(epochs=1)
     counter = iter(range(10**6))
 

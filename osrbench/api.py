@@ -148,7 +148,13 @@ class OpenSetModel(nn.Module):
     ``LINEAR_HEAD``, ``INPUT_GRADIENTS``); a method lists those its model offers in
     ``MethodSpec.provides``, so a postprocessor the model cannot serve is refused before training.
     ``embed`` (a feature vector per image, for the linear probe) is optional (``has_embedding``).
-    All take float images in [0, 1] of shape (B, C, H, W) on the run's device.
+    All take float images in [0, 1] of shape (B, C, H, W) on the run's device. The capability
+    methods are not defined here, so a model's own attributes of those names (e.g. a ``features``
+    submodule) are never shadowed; a model defines those it offers:
+
+    * ``logits(x) -> (B, K)`` float32 class logits (``LOGITS``);
+    * ``features(x) -> (B, D)`` float32 penultimate features (``FEATURES``);
+    * ``linear_head() -> (W, b)`` with ``logits(x) == features(x) @ W.T + b`` (``LINEAR_HEAD``).
     """
 
     has_embedding: bool = False
@@ -159,14 +165,6 @@ class OpenSetModel(nn.Module):
     def embed(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
         raise OsrbenchError(f"{type(self).__name__} provides no embedding")
 
-    def logits(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
-        raise OsrbenchError(f"{type(self).__name__} provides no logits")
-
-    def features(self, images: Tensor) -> Tensor:  # pragma: no cover - interface
-        raise OsrbenchError(f"{type(self).__name__} provides no penultimate features")
-
-    def linear_head(self) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
-        raise OsrbenchError(f"{type(self).__name__} has no linear head")
 
 
 # --------------------------------------------------------------------------- augmentations

@@ -45,9 +45,10 @@ def describe(todo: Todo) -> str:
     return ", ".join(f"{pp}/{scorer}" for pp, scorers in todo.items() for scorer in scorers)
 
 
-def option_owners(plugins: Plugins, postprocessors: list[str], scorers: list[str]) -> set[str]:
-    """The names a ``--set NAME.key`` may address among these postprocessors and scorers."""
-    return {name for name in postprocessors if name in plugins.postprocessors} | set(scorers)
+def option_owners(method: MethodSpec, postprocessors: list[str], scorers: list[str]) -> set[str]:
+    """The names a ``--set NAME.key`` may address among these postprocessors and scorers (the model's own
+    score, named after the method, has no options)."""
+    return {name for name in postprocessors if name != method.name} | set(scorers)
 
 
 def postprocessor_names(method: MethodSpec, requested: list[str] | None) -> list[str]:
@@ -74,8 +75,8 @@ class Evaluation:
         self.method = method
         self.postprocessors: dict[str, PostprocessorSpec | None] = {}
         for name in names:
-            # The method's own predict score is selectable under the method's name.
-            spec = None if (name == method.name and name not in plugins.postprocessors) else plugins.postprocessors.get(name)
+            # The method's own predict score goes by the method's name (before a postprocessor of that name).
+            spec = None if name == method.name else plugins.postprocessors.get(name)
             if spec is not None:
                 lacking = sorted(spec.requires - method.provides)
                 if lacking:

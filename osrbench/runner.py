@@ -138,7 +138,7 @@ class Run:
         if self.augmentation is not None and not self.method.accepts_augmentation:
             raise OsrbenchError(f"method {self.method.name!r} takes no augmentation; drop --augment")
         pp_names = postprocessor_names(self.method, request.postprocessors or alias_postprocessors)
-        owners = option_owners(p, pp_names, request.scorers) | ({self.augmentation.name} if self.augmentation else set())
+        owners = option_owners(self.method, pp_names, request.scorers) | ({self.augmentation.name} if self.augmentation else set())
         grouped = split_overrides(request.overrides, owners)
         self.method_config = build_config(self.method.config, grouped[""], f"method {self.method.name!r}")
         self.aug_config = (build_config(self.augmentation.config, grouped.get(self.augmentation.name, {}),
@@ -395,7 +395,7 @@ def _score_claimed(path: Path, postprocessors: list[str] | None, scorers: list[s
     method = plugins.methods.get(record["method"])
     pp_names = postprocessors or list(record.get("metrics", {}))
     scorer_names = scorers or list(dict.fromkeys(s for by_scorer in record.get("metrics", {}).values() for s in by_scorer))
-    grouped = split_overrides(overrides, option_owners(plugins, pp_names, scorer_names))
+    grouped = split_overrides(overrides, option_owners(method, pp_names, scorer_names))
     if grouped[""]:
         raise OsrbenchError(f"--set {next(iter(grouped['']))}: scoring a finished run cannot change its training "
                             "options; set postprocessor or scorer options as NAME.key=value")

@@ -44,10 +44,10 @@ def test_a_prepared_npz_and_a_protocol_file_run_end_to_end_by_path_with_limit(tm
     assert "[limit 20]" in out
     record = json.loads(next(res.rglob("split0-seed0.json")).read_text())
     assert record["protocol"] == "blobs" and record["limit"] == 20 and record["split_family"] == "blobs-example"
-    assert record["label"].startswith("msp@")  # a limited run never shares a label with a full run
-    assert record["metrics"]["osr"]["accuracy"] > 0.8  # 6 classes: chance is 1/6; the blobs are learnable
+    assert record["label"].startswith("ce@")  # a limited run never shares a label with a full run
+    assert record["metrics"]["msp"]["osr"]["accuracy"] > 0.8  # 6 classes: chance is 1/6; the blobs are learnable
     row = build_leaderboard(res)["wide"]["osr.auroc"]["method"].tolist()
-    assert row == [f"{record['label']} [limit 20]"]
+    assert row == [f"{record['label']}/mls [limit 20]", f"{record['label']}/msp [limit 20]"]
 
 
 def test_limit_keeps_the_first_n_of_each_class(tmp_path):
@@ -91,7 +91,7 @@ def test_a_dataset_registered_through_the_hook_serves_as_the_unknown_set(tmp_pat
                              results_dir=tmp_path / "res", overrides={"epochs": "1"}, quiet=True,
                              health_check=False), plugins=plugins)  # plumbing: 1 epoch need not learn
     assert records[0]["protocol"] == "blobs-vs-noise"
-    assert 0 <= records[0]["metrics"]["osr"]["auroc"] <= 1
+    assert 0 <= records[0]["metrics"]["msp"]["osr"]["auroc"] <= 1
     assert "+" in records[0]["data_fingerprint"]  # known and unknown data fingerprinted separately
 
 
@@ -102,7 +102,7 @@ def test_an_unregistered_name_without_a_prepared_file_says_how_to_add_it(tmp_pat
 
 def test_a_missing_ood_dataset_is_reported_before_training(tmp_path, capsys):
     trained = []
-    base = load_plugins().methods.get("msp")
+    base = load_plugins().methods.get("ce")
     spy = osrbench.MethodSpec("spy", "", base.config, lambda *a: trained.append(1) or base.fit(*a))
     method = plugin_module("osrbench_test_spy", osrbench_methods=[spy])
     plugins = build_plugins(extra={"spy": method})
@@ -150,7 +150,7 @@ def test_output_in_a_log_has_no_blank_lines_no_wrapped_cells_and_one_column_orde
         return next(line for line in out.splitlines() if "AUROC" in line)
 
     mean_row = next(line for line in trained.stdout.splitlines() if "mean ± std" in line)
-    metric_columns = header(trained.stdout).count("┃") - 3  # less the split and train-seconds columns
+    metric_columns = header(trained.stdout).count("┃") - 4  # less the split, postprocessor and train-seconds columns
     assert metric_columns >= 6 and mean_row.count("±") == 1 + metric_columns  # every cell on one line
     again = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "skipped" in again.stderr
