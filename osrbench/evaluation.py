@@ -142,7 +142,10 @@ class Evaluation:
             scorer = by_name[scorer_name]
             pp_ctx = dataclasses.replace(ctx, work_dir=ctx.work_dir / pp)
             t0 = time.perf_counter()
-            result = scorer.score(fitted[pp], split, self.scorer_configs[scorer.name], pp_ctx)
+            try:
+                result = scorer.score(fitted[pp], split, self.scorer_configs[scorer.name], pp_ctx)
+            except OsrbenchError as exc:
+                raise OsrbenchError(f"postprocessor {pp!r}, scorer {scorer.name!r}: {exc}") from None
             seconds.setdefault(pp, {})[scorer.name] = round(time.perf_counter() - t0, 3)
             if "plots" in result:
                 result = {**result, "plots": [f"{pp}/{name}" for name in result["plots"]]}
