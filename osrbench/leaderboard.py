@@ -71,7 +71,7 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     """
     frame, damaged = records_frame(results_dir, strict)
     if only is not None and not frame.empty:
-        frame = frame[[cell in only for cell in zip(frame["protocol"], frame["run_label"])]]
+        frame = frame[[cell in only for cell in zip(frame["protocol"], frame["label"])]]
     if frame.empty:
         found = f" ({len(damaged)} damaged: {'; '.join(str(d) for d in damaged)})" if damaged else ""
         raise OsrbenchError(f"no usable records under {results_dir}{found}; run `osrbench run` first or pass --results-dir")
