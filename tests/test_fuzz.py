@@ -42,8 +42,10 @@ def damaged_records(draw):
     """A valid record with some fields removed or replaced by arbitrary JSON, at any depth of metrics/cost."""
     record = json.loads(json.dumps(VALID))
     for _ in range(draw(st.integers(1, 4))):
-        scorers = record.get("metrics")
-        places = [record, record.get("cost"), scorers, scorers.get("osr") if isinstance(scorers, dict) else None]
+        metrics = record.get("metrics")
+        scorers = metrics.get("mls") if isinstance(metrics, dict) else None
+        places = [record, record.get("cost"), metrics, scorers,
+                  scorers.get("osr") if isinstance(scorers, dict) else None]
         where = draw(st.sampled_from([p for p in places if isinstance(p, dict) and p]))
         key = draw(st.sampled_from(sorted(where)))
         if draw(st.booleans()):
@@ -169,9 +171,9 @@ def with_change(path: str, value) -> str:
     return json.dumps(record)
 
 
-@pytest.mark.parametrize("text", ["{", "", "[]", "{}", "null", '{"schema": 2}', with_change("metrics.osr.plots", 5),
-                                  with_change("metrics.osr.plots", [1]), with_change("cost.train_seconds", True),
-                                  with_change("metrics.osr", []), with_change("schema", 7)])
+@pytest.mark.parametrize("text", ["{", "", "[]", "{}", "null", '{"schema": 2}', with_change("metrics.mls.osr.plots", 5),
+                                  with_change("metrics.mls.osr.plots", [1]), with_change("cost.train_seconds", True),
+                                  with_change("metrics.mls.osr", []), with_change("schema", 7)])
 def test_the_usual_damage_is_named(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(OsrbenchError, match="damaged record"):

@@ -26,6 +26,7 @@ from osrbench.runner import Run, RunRequest, run, score_record
 from osrbench.schema import upgrade
 from osrbench.weights import load_weights
 
+LEARNS = {"epochs": "1", "batch_size": "32", "lr": "0.02"}  # one epoch that learns digits (the health guard)
 ALL_EIGHT = ["msp", "mls", "energy", "odin", "mahalanobis", "knn", "vim", "react"]
 W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
 B = torch.tensor([0.0, 0.5, 0.0])
@@ -119,7 +120,7 @@ def counted(tmp_path):
 
 
 def fast_request(tmp_path: Path, **kw) -> RunRequest:
-    kw.setdefault("overrides", {"epochs": "1", "osr.plots": "false"})
+    kw.setdefault("overrides", {**LEARNS, "osr.plots": "false"})
     return RunRequest(protocol="digits", splits=[0], device="cpu", results_dir=tmp_path / "res",
                       data=DataOptions(tmp_path / "data"), quiet=True, **kw)
 
@@ -155,7 +156,7 @@ def test_several_postprocessors_train_once_and_score_adds_more_without_training(
 
     # the same run command with one more postprocessor and an option changed: scored from the kept weights
     (again,) = Run(fast_request(tmp_path, method="counted-ce", postprocessors=ALL_EIGHT,
-                                overrides={"epochs": "1", "osr.plots": "false", "energy.temperature": "2"}),
+                                overrides={**LEARNS, "osr.plots": "false", "energy.temperature": "2"}),
                    plugins).execute()
     assert counter.calls == 1
     assert again["config"]["postprocessors"]["energy"] == {"temperature": 2.0}
@@ -173,7 +174,8 @@ def test_several_postprocessors_train_once_and_score_adds_more_without_training(
 def test_osrbench_score_adds_a_postprocessor_to_a_finished_digits_run(tmp_path, capsys):
     res = tmp_path / "res"
     common = ["--split", "0", "--results-dir", str(res), "--data-root", str(tmp_path), "--quiet"]
-    assert main(["run", "--method", "msp", "--set", "epochs=1", "osr.plots=false", *common]) == 0
+    assert main(["run", "--method", "msp", "--set", "epochs=1", "batch_size=32", "lr=0.02", "osr.plots=false",
+                 *common]) == 0
     (path,) = res.rglob("split0-seed0.json")
     assert path.parent.name.startswith("ce@")  # --method msp is ce scored by msp
     assert main(["score", str(path), "--postprocessor", "energy", "--data-root", str(tmp_path), "--quiet"]) == 0
