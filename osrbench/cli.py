@@ -97,14 +97,15 @@ def _add_sweep(sub) -> None:
                                    "the grid. A failed job is reported and does not stop the others; the exit "
                                    "status is 1 if any failed.")
     p.add_argument("--grid", type=Path, default=None, metavar="FILE",
-                   help="TOML grid file (keys method, augment, protocol, split, seed, scorer, set; several grids "
-                        "as [[grid]] tables) instead of the list options below")
-    p.add_argument("--method", type=_names, default=None, metavar="A,B", help="methods (default msp)")
+                   help="TOML grid file (keys method, augment, protocol, split, seed, scorer, postprocessor, set; "
+                        "several grids as [[grid]] tables) instead of the list options below")
+    p.add_argument("--method", type=_names, default=None, metavar="A,B", help="methods (default ce)")
     p.add_argument("--augment", type=_names, default=None, metavar="none,A",
                    help="augmentations, 'none' for a run without one (default none)")
     p.add_argument("--protocol", type=_names, default=None, metavar="P,Q", help="protocols (default digits)")
     p.add_argument("--scorer", type=_names, default=None, metavar="NAME[,NAME]",
                    help="scorers every run gets (default osr)")
+    _add_postprocessor(p, "each method's defaults (ce: msp,mls)")
     p.add_argument("--split", type=_splits, default=None, metavar="N|N,M|all", help="splits (default all)")
     p.add_argument("--seed", type=_seeds, default=None, metavar="N|N,M", help="seeds (default 0)")
     _add_run_options(p)
@@ -383,7 +384,7 @@ def cmd_report(args) -> int:
 
 
 GRID_OPTIONS = {"method": "methods", "augment": "augments", "protocol": "protocols", "scorer": "scorers",
-                "split": "splits", "seed": "seeds"}
+                "postprocessor": "postprocessors", "split": "splits", "seed": "seeds"}
 EXECUTOR_OPTIONS = ("workers", "threads", "address")
 
 

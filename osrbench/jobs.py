@@ -23,7 +23,7 @@ from osrbench.claims import ClaimHeld
 from osrbench.progress import Progress
 from osrbench.runner import Run, RunRequest
 
-STATUSES = ("trained", "finished elsewhere", "claimed", "failed")
+STATUSES = ("trained", "scored", "claimed", "failed")
 
 
 @dataclass
@@ -38,7 +38,8 @@ class JobResult:
     job: Job
     status: str  # one of STATUSES
     message: str = ""  # the error (failed) or the holder of the claim (claimed)
-    # "finished elsewhere": another process wrote the record between the sweep's plan and this job.
+    # "scored": no training was needed: the record lacked only scores (added from the run's kept weights),
+    # or another process wrote it between the sweep's plan and this job.
     seconds: float = 0.0
 
 
@@ -65,7 +66,7 @@ def run_job(job: Job) -> JobResult:
         log.write_text(f"{job.title}\n\n{traceback.format_exc()}")
         return result("failed", f"{message} (traceback: {log})")
     log.unlink(missing_ok=True)
-    return result("trained" if run.trained else "finished elsewhere")
+    return result("trained" if run.trained else "scored")
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ several as ``[[grid]]`` tables, with the same keys as the command line::
     split = "all"            # or [0, 1]
     seed = [0, 1, 2]
     scorer = ["osr"]
+    postprocessor = ["msp", "mls"]   # left out: each method's defaults
     set = {epochs = 50}
 """
 
@@ -30,6 +31,7 @@ from osrbench.api import Executor, OsrbenchError
 from osrbench.jobs import Job, JobResult
 from osrbench.plugins import Plugins
 from osrbench.progress import Progress
+from osrbench.records import DamagedRecord, read_record
 from osrbench.runner import Run, RunRequest
 
 try:
@@ -42,12 +44,13 @@ NO_AUGMENTATION = "none"
 
 @dataclass
 class Grid:
-    methods: list[str] = field(default_factory=lambda: ["msp"])
+    methods: list[str] = field(default_factory=lambda: ["ce"])
     augments: list[str | None] = field(default_factory=lambda: [None])
     protocols: list[str] = field(default_factory=lambda: ["digits"])
     splits: list[int] | None = None  # None = all splits of each protocol
     seeds: list[int] = field(default_factory=lambda: [0])
     scorers: list[str] = field(default_factory=lambda: ["osr"])
+    postprocessors: list[str] | None = None  # None = each method's defaults
     overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,7 +61,7 @@ def augmentations(names: Iterable[str]) -> list[str | None]:
 
 # --------------------------------------------------------------------------- grid files
 
-GRID_KEYS = ("method", "augment", "protocol", "split", "seed", "scorer", "set")
+GRID_KEYS = ("method", "augment", "protocol", "split", "seed", "scorer", "postprocessor", "set")
 
 
 def _names(value: Any, key: str, where: str) -> list[str]:
@@ -91,6 +94,8 @@ def _grid_from_table(table: dict[str, Any], where: str) -> Grid:
         grid.protocols = _names(table["protocol"], "protocol", where)
     if "scorer" in table:
         grid.scorers = _names(table["scorer"], "scorer", where)
+    if "postprocessor" in table:
+        grid.postprocessors = _names(table["postprocessor"], "postprocessor", where)
     if "split" in table:
         grid.splits = None if table["split"] == "all" else _ints(table["split"], "split", where)
     if "seed" in table:
@@ -124,22 +129,36 @@ def read_grid_file(path: Path) -> list[Grid]:
 @dataclass
 class Plan:
     jobs: list[Job]
-    finished: list[Path]  # records that already exist (skipped)
+    finished: list[Path]  # records that already hold everything asked for (skipped)
     cells: set[tuple[str, str]]  # (protocol, label) pairs the grid covers, for its leaderboard
+
+
+def _complete(path: Path, run: Run) -> bool:
+    """Whether the record at ``path`` exists and holds every postprocessor x scorer that ``run`` asks for."""
+    if not path.exists():
+        return False
+    try:
+        return not run.evaluation.todo(read_record(path))
+    except DamagedRecord:  # the job moves it aside and trains again
+        return False
 
 
 def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:
     """Expand the grids into one job per record; every combination is validated before anything runs.
 
     A record named twice (e.g. by overlapping grids, or ``msp,mls``: both the method ce) becomes one
-    job that evaluates the postprocessors of both.
+    job that evaluates the postprocessors of both. A record that exists but lacks some of them becomes
+    a job too: it scores them from the run's kept weights, without training.
     """
-    jobs, finished, cells, seen = [], [], set(), {}
+    jobs: dict[Path, Job] = {}
+    finished: dict[Path, None] = {}
+    cells = set()
     for grid in grids:
         for method, augment, protocol, seed in itertools.product(grid.methods, grid.augments, grid.protocols,
                                                                  grid.seeds):
             request = dataclasses.replace(template, method=method, augment=augment, protocol=protocol,
                                           splits=grid.splits, seed=seed, scorers=grid.scorers,
+                                          postprocessors=grid.postprocessors,
                                           overrides={**grid.overrides, **template.overrides})
             try:
                 run = Run(request, plugins)
@@ -147,24 +166,21 @@ def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:
                 combo = method + (f" + {augment}" if augment else "")
                 raise OsrbenchError(f"{combo} on {protocol}: {exc}") from None
             cells.add((run.protocol.name, run.label))
+            postprocessors = list(run.evaluation.postprocessors)
             for split in run.splits:
                 path = run.path(split)
-                postprocessors = list(run.evaluation.postprocessors)
-                if path in seen:
-                    job = seen[path]
-                    if job is not None:
-                        merged = list(dict.fromkeys([*job.request.postprocessors, *postprocessors]))
-                        job.request = dataclasses.replace(job.request, postprocessors=merged)
-                    continue
-                seen[path] = None
-                if path.exists() and not template.force:
-                    finished.append(path)
-                    continue
-                title = f"{run.label} on {run.protocol.name} split {split} seed {seed}"
-                jobs.append(Job(dataclasses.replace(request, splits=[split], postprocessors=postprocessors,
-                                                    wait_for_claims=False, quiet=True), path, title))
-                seen[path] = jobs[-1]
-    return Plan(jobs, finished, cells)
+                if path in jobs:
+                    job = jobs[path]
+                    merged = list(dict.fromkeys([*job.request.postprocessors, *postprocessors]))
+                    job.request = dataclasses.replace(job.request, postprocessors=merged)
+                elif template.force or not _complete(path, run):
+                    finished.pop(path, None)
+                    title = f"{run.label} on {run.protocol.name} split {split} seed {seed}"
+                    jobs[path] = Job(dataclasses.replace(request, splits=[split], postprocessors=postprocessors,
+                                                         wait_for_claims=False, quiet=True), path, title)
+                else:
+                    finished[path] = None
+    return Plan(list(jobs.values()), list(finished), cells)
 
 
 # --------------------------------------------------------------------------- running
@@ -201,7 +217,9 @@ def execute(plan: Plan, executor: Executor, progress: Progress) -> list[JobResul
 
 def summary(plan: Plan, results: list[JobResult]) -> str:
     counts = Counter(r.status for r in results)
-    parts = [f"{counts['trained']} trained", f"{len(plan.finished) + counts['finished elsewhere']} already finished"]
+    parts = [f"{counts['trained']} trained", f"{len(plan.finished)} already finished"]
+    if counts["scored"]:
+        parts.append(f"{counts['scored']} completed without training")
     if counts["claimed"]:
         parts.append(f"{counts['claimed']} claimed by another process (not run here)")
     parts.append(f"{counts['failed']} failed")

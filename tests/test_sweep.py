@@ -65,6 +65,10 @@ def test_local_sweep_with_two_workers_gives_the_records_of_sequential_runs(seque
     code, out = run_cli(capsys, "sweep", *GRID, "--workers", 2, "--results-dir", res, "--data-root", data_root,
                         "--quiet", *TINY)
     assert code == 0 and "0 trained, 2 already finished" in out
+    code, out = run_cli(capsys, "sweep", "--method", "ce", "--postprocessor", "msp,energy", "--split", "0,1",
+                        "--workers", 2, "--results-dir", res, "--data-root", data_root, "--quiet", *TINY)
+    assert code == 0 and "0 trained, 0 already finished, 2 completed without training" in out
+    assert all(set(m) == {"msp", "mls", "energy"} for m in metrics_by_record(res).values())
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +171,13 @@ def test_bad_grid_files_are_one_clear_error(tmp_path, text, message):
 
 def test_grid_file_expands_like_the_command_line(tmp_path):
     path = tmp_path / "grid.toml"
-    path.write_text('[[grid]]\nmethod = ["msp", "mls"]\naugment = ["none", "mixup"]\nseed = [0, 1]\n'
+    path.write_text('[[grid]]\nmethod = ["msp", "mls"]\naugment = ["none", "mixup"]\nseed = [0, 1]\npostprocessor = "mls"\n'
                     'set = {epochs = 2, "mixup.alpha" = 0.4}\n\n[[grid]]\nprotocol = "mnist"\nsplit = "all"\n')
     first, second = read_grid_file(path)
     assert first.methods == ["msp", "mls"] and first.augments == [None, "mixup"] and first.seeds == [0, 1]
-    assert first.overrides == {"epochs": "2", "mixup.alpha": "0.4"}
-    assert second.protocols == ["mnist"] and second.splits is None and second.methods == ["msp"]
+    assert first.overrides == {"epochs": "2", "mixup.alpha": "0.4"} and first.postprocessors == ["mls"]
+    assert second.protocols == ["mnist"] and second.splits is None and second.methods == ["ce"]
+    assert second.postprocessors is None
 
 
 @pytest.mark.parametrize("args, message", [
