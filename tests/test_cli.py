@@ -8,6 +8,7 @@ import pytest
 
 from osrbench.cli import main
 from osrbench.leaderboard import REGENERATE, build_leaderboard, render
+from committed_records import copy_cifar10_ce
 
 ROOT = Path(__file__).resolve().parents[1]
 # One epoch that learns digits (the training-health guard rejects a model at chance level).
@@ -115,13 +116,13 @@ def without_drawn_pixels(page: str) -> str:
 
 
 def test_leaderboard_keeps_results_on_different_data_copies_apart(tmp_path):
-    source = next((ROOT / "leaderboards" / "records").rglob("split0-seed0.json"))
+    source = copy_cifar10_ce(tmp_path / "committed") / "cifar10" / "ce" / "split0-seed0.json"
     record = json.loads(source.read_text())
     for split, fingerprint in [(0, "aaaa1111aaaa1111"), (1, "bbbb2222bbbb2222")]:
-        path = tmp_path / record["protocol"] / "x" / f"split{split}-seed0.json"
+        path = tmp_path / "board" / record["protocol"] / "x" / f"split{split}-seed0.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**record, "label": "x", "split": split, "data_fingerprint": fingerprint}))
-    rows = build_leaderboard(tmp_path)["wide"]["osr.auroc"]["method"].tolist()
+    rows = build_leaderboard(tmp_path / "board")["wide"]["osr.auroc"]["method"].tolist()
     assert rows == ["x/mls [data aaaa1111]", "x/mls [data bbbb2222]", "x/msp [data aaaa1111]", "x/msp [data bbbb2222]"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from osrbench.cli import main
 from osrbench.html_report import embeddable_png, pareto_front, render_html
 from osrbench.leaderboard import build_leaderboard
+from committed_records import copy_cifar10_ce
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "leaderboards" / "records"
@@ -22,7 +23,7 @@ PWN_LABEL = "x<img src=y onerror=document.body.setAttribute('data-pwned','1')>"
 @pytest.fixture
 def results(tmp_path) -> Path:
     target = tmp_path / "results"
-    shutil.copytree(COMMITTED, target)
+    copy_cifar10_ce(target, plots=True)
     return target
 
 

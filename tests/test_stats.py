@@ -15,6 +15,7 @@ from osrbench.cli import main
 from osrbench.compare import compare
 from osrbench.leaderboard import build_leaderboard
 from osrbench.stats import format_estimate, mean_ci, paired_test
+from committed_records import copy_cifar10_ce
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "leaderboards" / "records"
@@ -29,7 +30,7 @@ def run_cli(capsys, *args):
 @pytest.fixture
 def results(tmp_path) -> Path:
     target = tmp_path / "results"
-    shutil.copytree(COMMITTED, target, ignore=shutil.ignore_patterns("*.png"))
+    copy_cifar10_ce(target)
     return target
 
 
