@@ -36,8 +36,10 @@ class UntrainedModel(TrainingFailed):
     """The model did not learn: the loss stayed at chance level (or the accuracy did)."""
 
 
-# A loss still above this share of the chance loss at the end means the model did not learn.
+# A loss still above this share of the chance loss at the end means the model did not learn;
+# above DIVERGED_SHARE times it, that training diverged.
 CHANCE_LOSS_SHARE = 0.95
+DIVERGED_SHARE = 2.0
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -58,23 +60,27 @@ def rng_state(generator: torch.Generator | None = None) -> dict:
 
 
 def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
-    torch.set_rng_state(state["cpu"])
+    """Restore :func:`rng_state`'s states. RNG states are CPU byte tensors whatever device the
+    checkpoint was loaded onto (``torch.load(map_location=cuda)`` moves them to the GPU)."""
+    torch.set_rng_state(state["cpu"].cpu())
     if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     if generator is not None:
-        generator.set_state(state["generator"])
+        generator.set_state(state["generator"].cpu())
 
 
 def load_checkpoint(path: Path, ctx: RunContext) -> dict | None:
     """The checkpoint at ``path`` (tensors and plain data only), or None when there is none.
 
     A file that cannot be read as such (truncated, damaged, or holding code) is moved aside to
-    ``<name>.corrupt`` with a warning, and the caller starts over.
+    ``<name>.corrupt`` with a warning, and the caller starts over. Tensors are loaded onto the CPU
+    whatever device saved them (``load_state_dict`` moves them to the modules' and optimizer's
+    device), so a checkpoint saved on a GPU resumes on a GPU, and on a CPU.
     """
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location=ctx.device, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ValueError(f"holds a {type(state).__name__}, not a checkpoint")
         return state
@@ -93,20 +99,34 @@ def check_finite(mean_loss: float, stage: str, epoch: int, hint: str = "--set lr
                             f"Try a lower learning rate ({hint})")
 
 
-def check_learned(ctx: RunContext, final_loss: float, chance_loss: float | None, epochs: int, stage: str) -> None:
-    """Stop the run when the last epoch's mean loss is still at (or above) the loss of a chance-level model.
+def check_learned(ctx: RunContext, losses: list[float], chance_loss: float | None, stage: str) -> None:
+    """Stop the run when training diverged or did not learn, judged by the epochs' mean losses.
 
-    Only from the second epoch on: the mean over a single epoch includes the untrained start.
+    Diverged: the last epoch's loss is far above the loss of a chance-level model (``DIVERGED_SHARE``
+    times it), or it rose well above the lowest epoch loss to near chance. Did not learn: it is still
+    near chance. Only from the second epoch on: the mean over a single epoch includes the untrained start.
     """
-    if chance_loss is not None and epochs >= 2 and final_loss > CHANCE_LOSS_SHARE * chance_loss:
-        ctx.unhealthy(UntrainedModel(f"{stage}: the model did not learn: the final training loss {final_loss:.4f} is still "
-                             f"near the chance level {chance_loss:.4f}; no record written. Likely cause: a learning "
-                             "rate far too low or too high, or too few epochs (--set lr=... epochs=...)"))
+    if chance_loss is None or len(losses) < 2:
+        return
+    final, lowest = losses[-1], min(losses)
+    lowest_epoch = losses.index(lowest) + 1
+    grew = final > CHANCE_LOSS_SHARE * chance_loss and final > 1.5 * lowest
+    if final > DIVERGED_SHARE * chance_loss or grew:
+        ctx.unhealthy(UntrainedModel(
+            f"{stage}: training diverged: the final training loss {final:.4f} is {final / chance_loss:.1f}x the "
+            f"chance level {chance_loss:.4f} (lowest {lowest:.4f}, epoch {lowest_epoch}); no record written. Likely "
+            "cause: a learning rate too high for this batch size, or too few warm-up steps (--set lr=... warmup=...)"))
+    elif final > CHANCE_LOSS_SHARE * chance_loss:
+        ctx.unhealthy(UntrainedModel(
+            f"{stage}: the model did not learn: the final training loss {final:.4f} is still near the chance level "
+            f"{chance_loss:.4f}; no record written. Likely cause: too few epochs or optimiser steps, or a learning "
+            "rate far too low (--set epochs=... lr=...)"))
 
 
 def _resume(state: dict, modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer, scheduler: Any | None,
-            extra_state: dict[str, Any] | None, path: Path) -> tuple[int, float]:
-    """Load a checkpoint's state into the training objects; returns the epoch to continue from and its loss."""
+            extra_state: dict[str, Any] | None, path: Path) -> tuple[int, list[float]]:
+    """Load a checkpoint's state into the training objects; returns the epoch to continue from and the
+    mean loss of each epoch so far."""
     try:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
@@ -116,7 +136,9 @@ def _resume(state: dict, modules: dict[str, nn.Module], optimizer: torch.optim.O
         if extra_state is not None:
             extra_state.update(state.get("extra", {}))
         set_rng_state(state["rng"])
-        return int(state["epoch"]), float(state.get("loss", math.nan))
+        epoch = int(state["epoch"])
+        losses = [float(x) for x in state.get("losses", [])]
+        return epoch, losses if len(losses) == epoch else [math.nan] * (epoch - 1) + [float(state.get("loss", math.nan))]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         kept = move_aside(path)
         raise OsrbenchError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: "
@@ -149,10 +171,10 @@ def train_epochs(
     loss fell below chance (runs of two epochs or more); the runner checks every method's accuracy. Returns the wall seconds spent and the last epoch's mean loss.
     """
     path = ctx.work_dir / f"{stage}.ckpt"
-    start_epoch, mean_loss = 0, math.nan
+    start_epoch, losses = 0, []
     state = load_checkpoint(path, ctx)
     if state is not None:
-        start_epoch, mean_loss = _resume(state, modules, optimizer, scheduler, extra_state, path)
+        start_epoch, losses = _resume(state, modules, optimizer, scheduler, extra_state, path)
         ctx.progress.log(f"resuming {stage} from epoch {start_epoch} ({escape(str(path))})")
 
     def training_state(epoch: int) -> dict[str, Any]:
@@ -160,7 +182,8 @@ def train_epochs(
             "modules": {n: m.state_dict() for n, m in modules.items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "extra": extra_state or {}, "rng": rng_state(), "epoch": epoch, "loss": mean_loss,
+            "extra": extra_state or {}, "rng": rng_state(), "epoch": epoch,
+            "loss": losses[-1] if losses else math.nan, "losses": list(losses),
         }
 
     for module in modules.values():
@@ -191,6 +214,7 @@ def train_epochs(
                     batch_bar.advance()
                 mean_loss = (total / max(count, 1)).item()  # one device sync per epoch
                 check_finite(mean_loss, stage, epoch)
+                losses.append(mean_loss)
                 bar.advance(info=f"loss {mean_loss:.4f}")
                 if time.perf_counter() - last_save > checkpoint_seconds:
                     save_atomic(training_state(epoch + 1), path)
@@ -202,5 +226,5 @@ def train_epochs(
             save_atomic(last_whole_epoch, path)
         raise
     save_atomic(training_state(epochs), path)
-    check_learned(ctx, mean_loss, chance_loss, epochs, stage)
-    return {"train_seconds": time.perf_counter() - began, "final_loss": mean_loss}
+    check_learned(ctx, [x for x in losses if not math.isnan(x)], chance_loss, stage)
+    return {"train_seconds": time.perf_counter() - began, "final_loss": losses[-1] if losses else math.nan}

@@ -1,7 +1,10 @@
 """Scores from penultimate features fitted on the known training data: Mahalanobis, KNN, ViM, ReAct.
 
 Each ``fit`` embeds the training images once (eval mode, the model's own test-time view) and keeps
-what its score needs; ``score`` is a few matrix products per batch.
+what its score needs; ``score`` is a few matrix products per batch. Features are always computed in
+float32, also inside a run's bf16 autocast: bf16 keeps about three significant digits, and the fitted
+statistics (covariances, subspaces, percentiles, neighbour banks) amplify that rounding where the
+features' covariance is ill-conditioned, as it is for a trained network's penultimate layer.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from osrbench.config import option
 from osrbench_postprocessors.logit_scores import energy_score
 
 
+def float32_features(model: OpenSetModel, images: Tensor) -> Tensor:
+    """``model.features`` computed in float32 even inside a bf16 autocast region."""
+    with torch.autocast(device_type=images.device.type, enabled=False):
+        return model.features(images.float()).float()
+
+
 def train_features(model: OpenSetModel, train: TrainData, ctx: RunContext, batch_size: int) -> Tensor:
     """(N, D) float32 features of the training images, in eval mode."""
     model.eval()
-    return map_batches(lambda x: model.features(x).float(), train.images, ctx, batch_size).float()
+    return map_batches(lambda x: float32_features(model, x), train.images, ctx, batch_size)
 
 
 def _positive(name: str, **values: float) -> None:
@@ -44,10 +53,15 @@ class MahalanobisConfig:
 
 
 class Mahalanobis(Postprocessor):
-    """Lee et al. 2018: −min_c (f − μ_c)ᵀ Σ⁻¹ (f − μ_c) with class means μ_c and one tied covariance Σ of
-    the training features (scikit-learn's ``EmpiricalCovariance`` of the class-centred features, its
-    pseudo-inverse as precision). The plain feature-space score: no input preprocessing and no
-    ensemble over layers."""
+    """Lee et al. 2018: −min_c (f − μ_c)ᵀ Σ⁺ (f − μ_c) with class means μ_c and one tied covariance Σ of
+    the training features (scikit-learn's ``EmpiricalCovariance`` of the class-centred features; Σ⁺ its
+    pseudo-inverse, with the cut-off of ``scipy.linalg.pinvh``). The plain feature-space score: no
+    input preprocessing and no ensemble over layers.
+
+    The distances are computed in float64 in the whitened space (z = f·V·Λ^−½), never as
+    fᵀΣ⁺f − 2fᵀΣ⁺μ + μᵀΣ⁺μ in float32: with a condition number of 10⁶ or more that sum of large terms
+    cancels to noise, and the score falls below chance on a CIFAR network's 512-d features.
+    """
 
     def __init__(self, config: MahalanobisConfig):
         self.batch_size = config.batch_size
@@ -57,17 +71,19 @@ class Mahalanobis(Postprocessor):
         labels = train.labels.to(features.device)
         means = torch.stack([features[labels == c].mean(dim=0) for c in range(train.num_classes)])
         centred = (features - means[labels]).cpu().numpy()
-        precision = EmpiricalCovariance(assume_centered=True).fit(centred).precision_
-        self.means = means.float()
-        self.precision = torch.from_numpy(precision).float().to(features.device)
+        covariance = EmpiricalCovariance(assume_centered=True).fit(centred).covariance_
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        kept = eigenvalues > eigenvalues.max() * len(eigenvalues) * np.finfo(np.float64).eps
+        whitening = eigenvectors[:, kept] / np.sqrt(eigenvalues[kept])
+        self.whitening = torch.from_numpy(whitening).to(features.device)
+        self.whitened_means = means @ self.whitening
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        f = model.features(images).float()
-        fp = f @ self.precision
-        mp = self.means @ self.precision
-        # (f − μ)ᵀP(f − μ) = fᵀPf − 2 fᵀPμ + μᵀPμ for every class at once: (B, K)
-        distances = (fp * f).sum(dim=1, keepdim=True) - 2 * fp @ self.means.T + (mp * self.means).sum(dim=1)[None]
-        return -distances.amin(dim=1)
+        z = float32_features(model, images).double() @ self.whitening
+        m = self.whitened_means
+        # |z − m|² = |z|² − 2 z·m + |m|² for every class at once, (B, K): exact enough in float64 once whitened
+        distances = (z * z).sum(dim=1, keepdim=True) - 2 * z @ m.T + (m * m).sum(dim=1)[None]
+        return -distances.amin(dim=1).clamp_min(0).float()
 
 
 # --------------------------------------------------------------------------- KNN
@@ -97,7 +113,7 @@ class Knn(Postprocessor):
         self.bank = bank
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        z = F.normalize(model.features(images).float(), dim=1)
+        z = F.normalize(float32_features(model, images), dim=1)
         kth_cosine = (z @ self.bank.T).topk(self.k, dim=1).values[:, -1]
         return -(2 - 2 * kth_cosine).clamp_min(0).sqrt()  # |a − b| of unit vectors
 
@@ -150,7 +166,7 @@ class Vim(Postprocessor):
         self.alpha = float(max_logit.mean() / virtual.mean())
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        f = model.features(images).float()
+        f = float32_features(model, images)
         weight, bias = model.linear_head()
         virtual = self.alpha * ((f - self.origin) @ self.residual).norm(dim=1)
         return energy_score(f @ weight.float().T + bias.float(), 1.0) - virtual
@@ -184,5 +200,5 @@ class React(Postprocessor):
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
         weight, bias = model.linear_head()
-        clipped = model.features(images).float().clamp(max=self.threshold)
+        clipped = float32_features(model, images).clamp(max=self.threshold)
         return energy_score(clipped @ weight.float().T + bias.float(), 1.0)
