@@ -55,6 +55,10 @@ def _add_run(sub) -> None:
     _add_postprocessor(p, "the method's defaults (ce: msp,mls)")
     p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--parallel", default="auto", type=_parallel, metavar="N|auto",
+                   help="train up to N splits at once, each in its own process on the same GPU (one training "
+                        "leaves a GPU partly idle); auto: every split at once on CUDA, up to 5 and 16 GiB of free "
+                        "GPU memory per training; 1 on the CPU, where threads already share the cores")
     _add_run_options(p)
 
 
@@ -259,6 +263,50 @@ def _request(args, **fields):
                       quiet=args.quiet, limit=args.limit, **fields)
 
 
+def _parallel(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of trainings >= 1 or auto, got {value!r}")
+    return n
+
+
+AUTO_PARALLEL_MAX = 5
+AUTO_PARALLEL_GIB = 16  # free GPU memory asked per training (a ResNet-9 at 64 px, batch 512, peaks well below)
+
+
+def _parallel_trainings(requested: int | None, run) -> int:
+    """How many of ``run``'s splits to train at once: --parallel N, or on CUDA all, within the limits above."""
+    if requested is not None:
+        return requested
+    if run.device.type != "cuda":
+        return 1
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(run.device)
+    return max(1, min(AUTO_PARALLEL_MAX, free // (AUTO_PARALLEL_GIB * 2**30)))
+
+
+def _train_side_by_side(request, plugins, workers: int) -> None:
+    """The run's splits as jobs of the local executor, ``workers`` at a time on this machine's GPU(s)."""
+    from osrbench.config import build_config
+    from osrbench.progress import Progress
+    from osrbench.sweep import execute, plan, splits_of_run
+
+    work = plan([splits_of_run(request)], request, plugins)
+    spec = plugins.executors.get("local")
+    with spec.create(build_config(spec.config, {"workers": str(workers)}, "executor 'local'")) as executor:
+        results = execute(work, executor, Progress(quiet=request.quiet))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise OsrbenchError(f"{failed[0].job.title}: {failed[0].message}"
+                            + (f" (and {len(failed) - 1} more failed split(s))" if len(failed) > 1 else ""))
+
+
 def cmd_run(args) -> int:
     from osrbench.runner import Run
     from osrbench.summary import results_table
@@ -267,6 +315,10 @@ def cmd_run(args) -> int:
                        scorers=_names(args.scorer), postprocessors=args.postprocessor, splits=args.split,
                        seed=args.seed, health_check=args.health_check)
     run = Run(request)
+    workers = min(_parallel_trainings(args.parallel, run), len(run.splits))
+    if workers > 1:
+        _train_side_by_side(request, run.plugins, workers)
+        run = Run(dataclasses.replace(request, force=False), run.plugins)  # now reads the records just written
     records = run.execute()
     limited = f" [limit {args.limit}]" if args.limit else ""
     console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}{limited}")))

@@ -183,6 +183,13 @@ def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:
     return Plan(list(jobs.values()), list(finished), cells)
 
 
+def splits_of_run(request: RunRequest) -> Grid:
+    """The grid of one ``osrbench run``: its method, augmentation and protocol over its splits."""
+    return Grid(methods=[request.method], augments=[request.augment], protocols=[request.protocol],
+                splits=request.splits, seeds=[request.seed], scorers=request.scorers,
+                postprocessors=request.postprocessors)
+
+
 # --------------------------------------------------------------------------- running
 
 

@@ -71,6 +71,25 @@ def test_local_sweep_with_two_workers_gives_the_records_of_sequential_runs(seque
     assert all(set(m) == {"msp", "mls", "energy"} for m in metrics_by_record(res).values())
 
 
+@pytest.mark.slow
+def test_run_with_parallel_splits_gives_the_records_of_splits_run_one_by_one(sequential, data_root, tmp_path,
+                                                                                capsys, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # two worker processes of one thread each, as the reference
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "run", "--method", "ce", "--postprocessor", "msp,mls", "--split", "0,1",
+                        "--parallel", 2, "--results-dir", res, "--data-root", data_root, "--quiet", *TINY)
+    assert code == 0, out
+    assert metrics_by_record(res) == sequential
+    assert "mean ± std" in out and not list(res.rglob("*.claim"))
+
+
+def test_run_parallel_must_be_a_positive_number_or_auto(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--parallel", "0"])
+    out = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--parallel" in out and "expected a number of trainings >= 1 or auto" in out
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason='install the ray extra: pip install -e ".[ray]"')
