@@ -74,7 +74,7 @@ def main() -> None:
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
 
     if not (args.out / "warmup").exists():
-        osrbench("run", *common, "--split", "0", "--set", "epochs=1", "--results-dir", args.out / "warmup",
+        osrbench("run", *common, "--split", "0", "--set", "epochs=1", "--no-health-check", "--results-dir", args.out / "warmup",
                  env=first_gpu)
     for mode, n in [("run", 1)] * ("run" in modes) + [(m, n) for m in modes if m != "run" for n in workers]:
         key = mode if mode == "run" else f"{mode}-w{n}"

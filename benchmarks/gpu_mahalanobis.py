@@ -1,0 +1,113 @@
+"""Why Mahalanobis fell below chance on the CIFAR network: its AUROC under each numeric path, on kept weights.
+
+    python benchmarks/gpu_mahalanobis.py RECORD.json [RECORD.json ...] --data-root DIR
+
+For each finished run (a ``ce`` record with kept weights, ``model.pt``) prints the covariance's
+condition number and the Mahalanobis AUROC (known test vs unknown test) for every combination of
+* features in bf16 (the run's autocast) or float32,
+* the distance as fᵀPf − 2fᵀPμ + μᵀPμ in float32 with P = pinv(Σ) (the formula before the fix) or in
+  float64 after whitening (the postprocessor now),
+* the model's test-time views averaged, or the plain image only.
+``--tiny`` trains a digits run on the CPU first (one epoch) and analyses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.covariance import EmpiricalCovariance
+
+from osrbench import DataOptions, RunContext
+from osrbench.batches import map_batches
+from osrbench.metrics import auroc
+from osrbench.plugins import load_plugins
+from osrbench.progress import Progress
+from osrbench.records import read_record
+from osrbench.runner import Run, RunRequest, resolve_device
+from osrbench.weights import load_weights
+
+
+def features(model, images: torch.Tensor, ctx: RunContext, bf16: bool) -> torch.Tensor:
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        guard = contextlib.nullcontext() if bf16 else torch.autocast(device_type=x.device.type, enabled=False)
+        with guard:
+            return model.features(x).float()
+
+    return map_batches(embed, images, ctx, 1024).double()
+
+
+def distances_float32(f, means, precision):
+    f, means, precision = f.float(), means.float(), precision.float()
+    fp, mp = f @ precision, means @ precision
+    return ((fp * f).sum(1, keepdim=True) - 2 * fp @ means.T + (mp * means).sum(1)[None]).amin(1)
+
+
+def distances_whitened(f, means, eigenvalues, eigenvectors):
+    kept = eigenvalues > eigenvalues.max() * len(eigenvalues) * torch.finfo(torch.float64).eps
+    w = eigenvectors[:, kept] / eigenvalues[kept].sqrt()
+    z, m = f @ w, means @ w
+    return ((z * z).sum(1, keepdim=True) - 2 * z @ m.T + (m * m).sum(1)[None]).amin(1)
+
+
+def analyse(path: Path, data_root: Path, device: torch.device) -> None:
+    record = read_record(path)
+    plugins = load_plugins()
+    method = plugins.methods.get(record["method"])
+    split = plugins.protocol(record["protocol"]).load(record["split"], DataOptions(data_root, datasets=plugins.datasets))
+    split = split.to(device) if device.type == "cuda" else split
+    ctx = RunContext(device=device, seed=0, work_dir=path.with_suffix(""), progress=Progress(quiet=True))
+    model = load_weights(ctx.work_dir, method, split, ctx).eval()
+    print(f"{path} ({record['protocol']} split {record['split']}, {record['cost']['device']})")
+    views = {"test views": (getattr(model, "flip_tta", None), getattr(model, "tta_shift", None))}
+    for view_name, plain in (("test views", False), ("plain image", True)):
+        if plain and views["test views"] == (None, None):
+            continue
+        if plain:
+            model.flip_tta, model.tta_shift = False, 0
+        for bf16 in ((True, False) if device.type == "cuda" else (False,)):
+            train = features(model, split.train_images, ctx, bf16)
+            labels = split.train_labels.to(train.device)
+            means = torch.stack([train[labels == c].mean(0) for c in range(split.num_classes)])
+            covariance = EmpiricalCovariance(assume_centered=True).fit((train - means[labels]).cpu().numpy()).covariance_
+            eigenvalues, eigenvectors = (torch.from_numpy(a).to(train.device) for a in np.linalg.eigh(covariance))
+            precision = torch.linalg.pinv(torch.from_numpy(covariance).to(train.device), hermitian=True)
+            known = features(model, split.test_images, ctx, bf16)
+            unknown = features(model, split.unknown_images, ctx, bf16)
+            positive = eigenvalues[eigenvalues > 0]
+            print(f"  {view_name}, {'bf16' if bf16 else 'float32'} features ({train.shape[1]}-d, condition number "
+                  f"{float(positive.max() / positive.min()):.1e}, {int((eigenvalues <= 0).sum())} null directions):")
+            for name, fn in (("float32 expanded (before)", lambda f: distances_float32(f, means, precision)),
+                             ("float64 whitened (now)", lambda f: distances_whitened(f, means, eigenvalues, eigenvectors))):
+                print(f"    {name:<26} AUROC {auroc(-fn(known).float().cpu(), -fn(unknown).float().cpu()):.4f}")
+        if plain:
+            model.flip_tta, model.tta_shift = views["test views"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("records", nargs="*", type=Path, help="records of finished runs with kept weights")
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--tiny", action="store_true", help="train one digits split on the CPU and analyse it")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    records = list(args.records)
+    if args.tiny:
+        results = Path(tempfile.mkdtemp(prefix="osrbench-maha-"))
+        run = Run(RunRequest(splits=[0], data=DataOptions(args.data_root), device="cpu", results_dir=results,
+                             overrides={"epochs": "1", "batch_size": "32", "lr": "0.02"}, quiet=True))
+        run.execute()
+        records.append(run.path(0))
+    if not records:
+        raise SystemExit("name at least one record (or --tiny)")
+    for path in records:
+        analyse(path, args.data_root, device)
+
+
+if __name__ == "__main__":
+    main()
