@@ -8,6 +8,11 @@ condition number and the Mahalanobis AUROC (known test vs unknown test) for ever
 * the distance as fᵀPf − 2fᵀPμ + μᵀPμ in float32 with P = pinv(Σ) (the formula before the fix) or in
   float64 after whitening (the postprocessor now),
 * the model's test-time views averaged, or the plain image only.
+Then, on the float32 features with the test views, the AUROC of variants of the score that tell a
+numeric fault from a property of the features: per-class covariances, L2-normalised features, the
+relative Mahalanobis distance (Ren et al. 2021: minus the distance under one Gaussian of all training
+features), the feature norm alone; with the mean feature norm and distance of the training, known-test
+and unknown-test images.
 ``--tiny`` trains a digits run on the CPU first (one epoch) and analyses it.
 """
 
@@ -54,6 +59,46 @@ def distances_whitened(f, means, eigenvalues, eigenvectors):
     return ((z * z).sum(1, keepdim=True) - 2 * z @ m.T + (m * m).sum(1)[None]).amin(1)
 
 
+def gaussian(train: torch.Tensor, labels: torch.Tensor, classes: int, tied: bool = True):
+    """Class means and the whitening of the class-centred training features (tied), or one per class."""
+    means = torch.stack([train[labels == c].mean(0) for c in range(classes)])
+    groups = [train - means[labels]] if tied else [train[labels == c] - means[c] for c in range(classes)]
+    whitenings = []
+    for centred in groups:
+        values, vectors = (torch.from_numpy(a).to(train.device) for a in
+                           np.linalg.eigh(EmpiricalCovariance(assume_centered=True).fit(centred.cpu().numpy()).covariance_))
+        kept = values > values.max() * len(values) * torch.finfo(torch.float64).eps
+        whitenings.append(vectors[:, kept] / values[kept].sqrt())
+    return means, whitenings
+
+
+def class_distances(f: torch.Tensor, means: torch.Tensor, whitenings: list[torch.Tensor]) -> torch.Tensor:
+    """(N, K) squared Mahalanobis distances to each class."""
+    columns = [(((f - means[c]) @ whitenings[c if len(whitenings) > 1 else 0]) ** 2).sum(1) for c in range(len(means))]
+    return torch.stack(columns, dim=1)
+
+
+def variants(train: torch.Tensor, labels: torch.Tensor, known: torch.Tensor, unknown: torch.Tensor, classes: int) -> None:
+    tied = gaussian(train, labels, classes)
+    per_class = gaussian(train, labels, classes, tied=False)
+    unit = [x / x.norm(dim=1, keepdim=True) for x in (train, known, unknown)]
+    tied_unit = gaussian(unit[0], labels, classes)
+    background = gaussian(train, torch.zeros_like(labels), 1)
+    rows = {
+        "tied covariance (the postprocessor)": lambda i, x: -class_distances(x, *tied).amin(1),
+        "per-class covariances": lambda i, x: -class_distances(x, *per_class).amin(1),
+        "L2-normalised features, tied": lambda i, x: -class_distances(unit[i], *tied_unit).amin(1),
+        "relative (minus one Gaussian of all)": lambda i, x: -(class_distances(x, *tied) - class_distances(x, *background)).amin(1),
+        "feature norm": lambda i, x: x.norm(dim=1),
+    }
+    print("    score variants (float32 features, test views):")
+    for name, score in rows.items():
+        print(f"      {name:<40} AUROC {auroc(score(1, known).float().cpu(), score(2, unknown).float().cpu()):.4f}")
+    for name, x in (("training", train), ("known test", known), ("unknown test", unknown)):
+        print(f"      {name:<13} mean |f| {float(x.norm(dim=1).mean()):9.3f}   mean min distance "
+              f"{float(class_distances(x, *tied).amin(1).mean()):10.1f}")
+
+
 def analyse(path: Path, data_root: Path, device: torch.device) -> None:
     record = read_record(path)
     plugins = load_plugins()
@@ -84,6 +129,8 @@ def analyse(path: Path, data_root: Path, device: torch.device) -> None:
             for name, fn in (("float32 expanded (before)", lambda f: distances_float32(f, means, precision)),
                              ("float64 whitened (now)", lambda f: distances_whitened(f, means, eigenvalues, eigenvectors))):
                 print(f"    {name:<26} AUROC {auroc(-fn(known).float().cpu(), -fn(unknown).float().cpu()):.4f}")
+            if not plain and not bf16:
+                variants(train, labels, known, unknown, split.num_classes)
         if plain:
             model.flip_tta, model.tta_shift = views["test views"]
 

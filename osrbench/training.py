@@ -155,7 +155,7 @@ def train_epochs(
     step: Callable[[Any], Tensor],
     scheduler: Any | None = None,
     stage: str = "train",
-    checkpoint_seconds: float = 60.0,
+    checkpoint_seconds: float = 10.0,
     extra_state: dict[str, Any] | None = None,
     after_step: Callable[[], None] | None = None,
     chance_loss: float | None = None,
