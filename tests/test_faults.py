@@ -307,6 +307,7 @@ class NearestMean(OpenSetModel):
         self.mode = mode
 
     def predict(self, images):
+        self.calls = getattr(self, "calls", 0) + 1
         distance = torch.cdist(images.flatten(1), self.means)
         scores, labels = (-distance).max(dim=1)
         if self.mode == "nan":
@@ -323,6 +324,9 @@ class NearestMean(OpenSetModel):
             labels = labels.int()
         elif self.mode == "short":
             scores = scores[:-1]
+        elif self.mode == "late" and self.calls > 1:  # an out-of-range label after the contract check's call
+            labels = labels.clone()
+            labels[-1] = len(self.means)
         return Prediction(labels, scores)
 
 

@@ -31,7 +31,8 @@ def run(tmp_path, plugins=None, **fields):
     """One split of the nearest-mean method on the example (blobs) protocol, quietly; returns (run, record)."""
     plugins = plugins or build_plugins(extra={"good": BadOutputs("none")})
     fields.setdefault("protocol", str(tmp_path / "blobs.json"))
-    request = RunRequest(method=NEAREST_MEAN, splits=[0], results_dir=tmp_path / "res", quiet=True,
+    fields.setdefault("method", NEAREST_MEAN)
+    request = RunRequest(splits=[0], results_dir=tmp_path / "res", quiet=True,
                          data=DataOptions(tmp_path / "data"), **fields)
     the_run = Run(request, plugins)
     (record,) = the_run.execute()
