@@ -178,6 +178,7 @@ class Run:
         for split in self.splits:  # names that would place a record outside the results dir fail here
             self.path(split)
         self.trained: list[int] = []  # splits that execute() trained (the others had records)
+        self.compare_threads = True  # False: a record made with another CPU thread count is reused
 
     def path(self, split: int) -> Path:
         r = self.request
@@ -261,7 +262,7 @@ class Run:
             kept = move_aside(path)
             progress.warn(f"{exc.reason}; moved it to {kept.name} and running the split again")
             return None
-        changed = self.changes(record)
+        changed = self.changes(record, threads=self.compare_threads)
         todo = self.evaluation.todo(record)
         restated = self.evaluation.changed_options(record)
         has_weights = weights_path(path.with_suffix("")).is_file()
