@@ -121,6 +121,9 @@ class ProtocolSpec:
     source: str
     version: str
     load: Callable[[int, DataOptions], Split]
+    # The protocol file's content (protocols read from a file): records carry it, so a record made with
+    # ``--protocol FILE`` can be reproduced where that file is not.
+    definition: dict[str, Any] | None = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------- models

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from osrbench.safe_files import atomic_write_text, loads, read_text
+
 FILE = "attempts.json"
 
 
@@ -38,20 +40,19 @@ def earlier_attempts(work_dir: Path) -> Attempts:
     if not checkpoints:
         return Attempts()
     try:
-        data = json.loads((work_dir / FILE).read_text())
+        data = loads(read_text(work_dir / FILE, limit=2**16))
         count, seconds = int(data["attempts"]), float(data["train_seconds"])
         running_since = data.get("running_since")
-    except (OSError, ValueError, TypeError, KeyError):  # missing or damaged: one attempt of unknown length
+        running_since = None if running_since is None else float(running_since)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # missing or damaged: one attempt of unknown length
         return Attempts(count=1)
     if running_since is not None:  # that attempt was killed: count it up to its last checkpoint
-        seconds += max(0.0, max(p.stat().st_mtime for p in checkpoints) - float(running_since))
+        seconds += max(0.0, max(p.stat().st_mtime for p in checkpoints) - running_since)
     return Attempts(count=max(count, 1), train_seconds=seconds)
 
 
 def _write(work_dir: Path, data: dict) -> None:
-    tmp = work_dir / f".{FILE}.tmp"
-    tmp.write_text(json.dumps(data))
-    tmp.replace(work_dir / FILE)
+    atomic_write_text(work_dir / FILE, json.dumps(data))
 
 
 def note_start(work_dir: Path, earlier: Attempts) -> None:

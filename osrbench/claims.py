@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from osrbench.api import OsrbenchError
+from osrbench.safe_files import loads, read_text
 
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 1.0
@@ -66,14 +67,10 @@ def lock_path(record: Path) -> Path:
 def _holder(lock: Path) -> dict | None:
     """The claim file's content; ``{}`` while it is being written or if it is unreadable; None if gone."""
     try:
-        text = lock.read_text()
+        holder = loads(read_text(lock, limit=2**16))
     except FileNotFoundError:
         return None
-    except OSError:
-        return {}
-    try:
-        holder = json.loads(text)
-    except ValueError:
+    except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) else {}
 
@@ -110,11 +107,18 @@ def _try_create(lock: Path) -> str | None:
     content = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": token,
                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
     except FileExistsError:
         return None
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:  # a full disk: an empty claim would block the record for minutes
+        lock.unlink(missing_ok=True)
+        raise OsrbenchError(f"cannot write the claim {lock} ({exc.strerror or exc}); free some space in "
+                            f"{lock.parent} and run again") from None
     return token
 
 

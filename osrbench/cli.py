@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import traceback
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
 from osrbench.plugins import KINDS, failure_line, load_plugins
 from osrbench.progress import console_for
+from osrbench.signals import Terminated, terminate_like_interrupt
 
 console = console_for()  # stdout: no wrapped table cells when it is a log or a pipe
 
@@ -60,6 +62,9 @@ def _add_run(sub) -> None:
                         "after another); auto: on CUDA every split at once, up to 5 and 16 GiB of free GPU memory "
                         "per training, on the CPU 1")
     _add_run_options(p)
+    p.add_argument("--no-rerun", action="store_true",
+                   help="where a split's record was made from other inputs (options, protocol version, data, "
+                        "threads ...), stop with an error naming what changed instead of running it again")
 
 
 def _add_run_options(p) -> None:
@@ -301,7 +306,8 @@ def _train_side_by_side(request, plugins, workers: int) -> None:
     spec = plugins.executors.get("local")
     with spec.create(build_config(spec.config, {"workers": str(workers)}, "executor 'local'")) as executor:
         results = execute(work, executor, Progress(quiet=request.quiet))
-    failed = [r for r in results if r.status == "failed"]
+    # A job whose record was written failed only in some scorers: the run's table reports those.
+    failed = [r for r in results if r.status == "failed" and not r.job.record.exists()]
     if failed:
         raise OsrbenchError(f"{failed[0].job.title}: {failed[0].message}"
                             + (f" (and {len(failed) - 1} more failed split(s))" if len(failed) > 1 else ""))
@@ -313,17 +319,29 @@ def cmd_run(args) -> int:
 
     request = _request(args, method=args.method, protocol=args.protocol, augment=args.augment,
                        scorers=_names(args.scorer), postprocessors=args.postprocessor, splits=args.split,
-                       seed=args.seed, health_check=args.health_check)
+                       seed=args.seed, health_check=args.health_check, no_rerun=args.no_rerun)
     run = Run(request)
     workers = min(_parallel_trainings(args.parallel, run), len(run.splits))
     if workers > 1:
         _train_side_by_side(request, run.plugins, workers)
         run = Run(dataclasses.replace(request, force=False), run.plugins)  # now reads the records just written
+        run.compare_threads = False  # by this command's workers, with their share of the CPU threads
     records = run.execute()
     limited = f" [limit {args.limit}]" if args.limit else ""
     console.print(results_table(records, title=escape(f"{run.label} on {run.protocol.name}{limited}")))
     console.print(f"records: {escape(str(run.path(run.splits[0]).parent))}")
-    return 0
+    return _report_failures(records)
+
+
+def _report_failures(records: list[dict]) -> int:
+    """One line per failed postprocessor x scorer of ``records``; the exit status (1 if any failed)."""
+    from osrbench.evaluation import failure_lines
+
+    lines = [line for record in records for line in failure_lines(record)]
+    for line in lines:
+        Console(stderr=True, soft_wrap=True).print(f"[red]failed:[/red] {escape(line)} (rerun to score it again)",
+                                                   highlight=False)
+    return 1 if lines else 0
 
 
 def cmd_score(args) -> int:
@@ -337,7 +355,7 @@ def cmd_score(args) -> int:
                             DataOptions(args.data_root), args.device, args.force, progress=progress)
                for path in args.records]
     console.print(results_table(records, title="scored runs"))
-    return 0
+    return _report_failures(records)
 
 
 def cmd_list(args) -> int:
@@ -384,18 +402,31 @@ def cmd_leaderboard(args) -> int:
         for damaged in table["damaged"]:
             warn.print(f"  {escape(str(damaged.path))}: {escape(damaged.reason)}", highlight=False)
     if args.write_tables:
-        for path in write_tables(table, args.write_tables):
+        with _writing("--write-tables", args.write_tables):
+            paths = write_tables(table, args.write_tables)
+        for path in paths:
             console.print(f"wrote {escape(str(path))}")
         return 0
     text = render(table, args.format)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        with _writing("--output", args.output):
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text)
         console.print(f"wrote {escape(str(args.output))}")
     else:
         print(text)
         sys.stdout.flush()  # a closed pipe (`| head`) shows here, inside main's handler
     return 0
+
+
+@contextmanager
+def _writing(option: str, path: Path):
+    """A failed write of ``path`` (a folder, a full disk, no permission) as one line naming ``option``."""
+    try:
+        yield
+    except OSError as exc:
+        raise OsrbenchError(f"{option} {path}: cannot write there ({exc.strerror or exc}); name a file (a "
+                            "folder for --write-tables) you can write") from None
 
 
 def cmd_compare(args) -> int:
@@ -526,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # `osrbench` alone: show what there is to do
         parser.print_help()
         return 0
+    terminate_like_interrupt()
     try:
         return COMMANDS[args.command](args)
     except OsrbenchError as exc:
@@ -533,11 +565,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _error_line(str(exc))
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         Console(stderr=True, soft_wrap=True).print(
             "interrupted: no record for the unfinished split; finished splits are stored; rerun the same command "
             "to resume from the last checkpoint", highlight=False)
-        return 130
+        return Terminated.exit_status if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # the reader went away (`osrbench leaderboard | head -1`): end quietly
         _quiet_stdout()
         return 1

@@ -162,11 +162,13 @@ def load_dataset(name: str, options: DataOptions) -> ArrayDataset:
     """The dataset ``name`` as in-memory uint8 tensors: a registered dataset (filling its cache file
     on first use) or any prepared ``<root>/<name>.npz``."""
     check_name(name, "dataset name")
-    return _load(name, _registered(name, options), Path(options.root), options.download)
+    path = cache_path(Path(options.root), name)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None  # a replaced file is re-read
+    return _load(name, _registered(name, options), Path(options.root), options.download, stamp)
 
 
 @lru_cache(maxsize=8)
-def _load(name: str, spec: DatasetSpec | None, root: Path, download: bool) -> ArrayDataset:
+def _load(name: str, spec: DatasetSpec | None, root: Path, download: bool, stamp: tuple | None) -> ArrayDataset:
     path = cache_path(root, name)
     if spec is not None and not spec.cache:
         arrays = _read_originals(spec, root, download)

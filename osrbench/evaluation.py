@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
+
+from torch import Tensor
 
 from osrbench.api import (
     MethodSpec,
@@ -18,6 +21,7 @@ from osrbench.api import (
     OsrbenchError,
     OwnScore,
     Postprocessor,
+    Prediction,
     PostprocessorSpec,
     RunContext,
     ScoredModel,
@@ -25,7 +29,9 @@ from osrbench.api import (
     TrainData,
 )
 from osrbench.config import build_config, config_dict
+from osrbench.health import ContractViolation, prediction_problem
 from osrbench.plugins import Plugins
+from osrbench.scorer_contract import checked_result
 
 Todo = dict[str, list[str]]  # postprocessor -> the scorers still to run for it
 
@@ -114,6 +120,13 @@ class Evaluation:
                 out[pp] = missing
         return out
 
+    def changed_options(self, record: dict[str, Any]) -> Todo:
+        """The pairs ``record`` has results for, computed with other postprocessor or scorer options than these."""
+        have = record.get("metrics", {})
+        todo = self.todo(record)
+        out = {pp: [s for s in scorers if s in have.get(pp, {})] for pp, scorers in todo.items()}
+        return {pp: scorers for pp, scorers in out.items() if scorers}
+
     def build(self, name: str) -> Postprocessor:
         spec = self.postprocessors[name]
         return spec.build(self.pp_configs[name]) if spec else OwnScore()
@@ -122,50 +135,101 @@ class Evaluation:
         """Fit each postprocessor of ``todo`` on the training data, then run its scorers.
 
         Scorers write their figures into ``<run folder>/<postprocessor>/``; the record lists them
-        relative to the run folder. Returns metrics, scoring seconds and fitting seconds, per postprocessor.
+        relative to the run folder. Each postprocessor and scorer fails alone: its error is kept in
+        ``failures[pp][scorer]`` (and the files it left are removed) while the others go on. Returns the
+        pairs asked for (``todo``), metrics, failures, scoring seconds and fitting seconds, per postprocessor.
         """
         model.eval()
         train = TrainData(split.train_images, split.train_labels, split.num_classes)
         metrics: dict[str, dict[str, Any]] = {}
+        failures: dict[str, dict[str, str]] = {}
         seconds: dict[str, dict[str, float]] = {}
         fit_seconds: dict[str, float] = {}
         by_name = {s.name: s for s in self.scorers}
         pairs = [(pp, scorer) for pp, scorers in todo.items() for scorer in scorers]
-        fitted: dict[str, ScoredModel] = {}
+        fitted: dict[str, ScoredModel | str] = {}  # a fitted model, or why the postprocessor failed
         for pp, scorer_name in ctx.progress.track(pairs, "scoring"):
             if pp not in fitted:
                 postprocessor = self.build(pp)
                 t0 = time.perf_counter()
-                postprocessor.fit(model, train, ctx)
+                try:
+                    postprocessor.fit(model, train, ctx)
+                    fitted[pp] = CheckedModel(model, postprocessor, split.num_classes, pp).eval()
+                except Exception as exc:  # any failure of a plugin: recorded, the others go on
+                    fitted[pp] = f"fitting the postprocessor failed: {_reason(exc)}"
                 fit_seconds[pp] = round(time.perf_counter() - t0, 3)
-                fitted[pp] = ScoredModel(model, postprocessor).eval()
             scorer = by_name[scorer_name]
             pp_ctx = dataclasses.replace(ctx, work_dir=ctx.work_dir / pp)
+            before = _files(pp_ctx.work_dir)
             t0 = time.perf_counter()
             try:
-                result = scorer.score(fitted[pp], split, self.scorer_configs[scorer.name], pp_ctx)
-            except OsrbenchError as exc:
-                raise OsrbenchError(f"postprocessor {pp!r}, scorer {scorer.name!r}: {exc}") from None
+                if isinstance(fitted[pp], str):
+                    raise ScorerFailed(fitted[pp])
+                result = checked_result(scorer.name, scorer.score(fitted[pp], split, self.scorer_configs[scorer.name],
+                                                                   pp_ctx))
+            except Exception as exc:
+                message = f"postprocessor {pp!r}, scorer {scorer.name!r}: {_reason(exc)}"
+                failures.setdefault(pp, {})[scorer.name] = message
+                ctx.progress.warn(f"{message}; recorded as failed, the other scorers go on")
+                for leftover in _files(pp_ctx.work_dir) - before:
+                    leftover.unlink(missing_ok=True)
+                continue
             seconds.setdefault(pp, {})[scorer.name] = round(time.perf_counter() - t0, 3)
             if "plots" in result:
                 result = {**result, "plots": [f"{pp}/{name}" for name in result["plots"]]}
             metrics.setdefault(pp, {})[scorer.name] = result
-        return {"metrics": metrics, "score_seconds": seconds, "fit_seconds": fit_seconds}
+        return {"todo": todo, "metrics": metrics, "failures": failures, "score_seconds": seconds,
+                "fit_seconds": fit_seconds}
+
+
+class ScorerFailed(OsrbenchError):
+    """A scorer could not run (its postprocessor failed)."""
+
+
+def _reason(exc: Exception) -> str:
+    """An exception as one line: an OsrbenchError's message, else the type and message."""
+    text = str(exc) if isinstance(exc, OsrbenchError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def _files(folder: Path) -> set[Path]:
+    """The regular files under ``folder`` (links are never followed, so never deleted through)."""
+    return {p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()} if folder.is_dir() else set()
+
+
+class CheckedModel(ScoredModel):
+    """A :class:`ScoredModel` whose every ``predict`` batch is checked against the contract, so a model that
+    emits a wrong label or score on a later batch is a failure naming it, not a wrong metric."""
+
+    def __init__(self, model: OpenSetModel, postprocessor: Postprocessor, num_classes: int, name: str):
+        super().__init__(model, postprocessor)
+        self.num_classes, self.name = num_classes, name
+
+    def predict(self, images: Tensor) -> Prediction:
+        prediction = super().predict(images)
+        problem = prediction_problem(prediction, len(images), self.num_classes)
+        if problem:
+            raise ContractViolation(f"the model seen through postprocessor {self.name!r} breaks the predict() "
+                                    f"contract: {problem}")
+        return prediction
 
 
 def merge_into_record(record: dict[str, Any], evaluation: Evaluation, results: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with the new metrics, their configs and their seconds added.
+    """``record`` with the new metrics, failures, their configs and their seconds added.
 
     Results computed with other options than the new ones are dropped (a postprocessor whose options
-    changed loses its old metrics; a scorer whose options changed, its old results), so a record
-    never mixes options; the record's config says which options its metrics were computed with.
+    changed loses its old metrics; a scorer whose options changed, its old results), also where the new
+    attempt failed, so a record never mixes options and never keeps a stale number; the record's config
+    says which options its metrics were computed with. ``failures[pp][scorer]`` holds the error of each
+    pair whose latest attempt failed (a later run scores it again from the kept weights).
     """
     old_config = record.get("config", {})
     wanted = evaluation.config()
-    stale_pps = {pp for pp in results["metrics"] if old_config.get("postprocessors", {}).get(pp) not in
+    attempted = results["todo"]
+    scorers = {s for by_pp in attempted.values() for s in by_pp}
+    stale_pps = {pp for pp in attempted if old_config.get("postprocessors", {}).get(pp) not in
                  (None, wanted["postprocessors"][pp])}
-    stale_scorers = {s for by_scorer in results["metrics"].values() for s in by_scorer
-                     if old_config.get("scorers", {}).get(s) not in (None, wanted["scorers"][s])}
+    stale_scorers = {s for s in scorers if old_config.get("scorers", {}).get(s) not in (None, wanted["scorers"][s])}
 
     def kept(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {pp: {s: v for s, v in by_scorer.items() if s not in stale_scorers}
@@ -173,14 +237,26 @@ def merge_into_record(record: dict[str, Any], evaluation: Evaluation, results: d
 
     cost = {**record.get("cost", {})}
     metrics, seconds = kept(record.get("metrics", {})), kept(cost.get("score_seconds", {}))
+    failures = {pp: {s: m for s, m in by_scorer.items() if s not in attempted.get(pp, [])}
+                for pp, by_scorer in (record.get("failures") or {}).items()}
     for pp, by_scorer in results["metrics"].items():
         metrics.setdefault(pp, {}).update(by_scorer)
         seconds.setdefault(pp, {}).update(results["score_seconds"][pp])
+    for pp, by_scorer in results["failures"].items():
+        failures.setdefault(pp, {}).update(by_scorer)
     cost["score_seconds"] = seconds
     cost["postprocessor_fit_seconds"] = {**cost.get("postprocessor_fit_seconds", {}), **results["fit_seconds"]}
     config = {**old_config,
               "postprocessors": {**old_config.get("postprocessors", {}),
-                                 **{pp: wanted["postprocessors"][pp] for pp in results["metrics"]}},
-              "scorers": {**old_config.get("scorers", {}),
-                          **{s: wanted["scorers"][s] for by_scorer in results["metrics"].values() for s in by_scorer}}}
-    return {**record, "metrics": metrics, "config": config, "cost": cost}
+                                 **{pp: wanted["postprocessors"][pp] for pp in attempted}},
+              "scorers": {**old_config.get("scorers", {}), **{s: wanted["scorers"][s] for s in scorers}}}
+    merged = {**record, "metrics": metrics, "config": config, "cost": cost}
+    merged.pop("failures", None)
+    failures = {pp: by_scorer for pp, by_scorer in failures.items() if by_scorer}
+    return {**merged, "failures": failures} if failures else merged
+
+
+def failure_lines(record: dict[str, Any]) -> list[str]:
+    """One line per postprocessor x scorer whose latest attempt on ``record`` failed."""
+    return [f"split {record.get('split')}: {message}" for by_scorer in (record.get("failures") or {}).values()
+            for message in by_scorer.values()]

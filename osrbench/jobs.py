@@ -20,8 +20,12 @@ from pathlib import Path
 
 from osrbench.api import OsrbenchError
 from osrbench.claims import ClaimHeld
+from osrbench.evaluation import failure_lines
 from osrbench.progress import Progress
+from osrbench.records import error_log_path
 from osrbench.runner import Run, RunRequest
+from osrbench.safe_files import atomic_write_text
+from osrbench.signals import terminate_like_interrupt
 
 STATUSES = ("trained", "scored", "claimed", "failed")
 
@@ -43,10 +47,6 @@ class JobResult:
     seconds: float = 0.0
 
 
-def error_log_path(record: Path) -> Path:
-    return record.with_name(record.stem + ".error.log")
-
-
 def run_job(job: Job) -> JobResult:
     """Train and record one job here; never raises for a failure of the job itself."""
     began = time.perf_counter()
@@ -57,19 +57,25 @@ def run_job(job: Job) -> JobResult:
     log = error_log_path(job.record)
     try:
         run = Run(job.request)
-        run.execute(Progress(quiet=True))
+        records = run.execute(Progress(quiet=True))
     except ClaimHeld as exc:
         return result("claimed", str(exc))
     except Exception as exc:  # any failure of this job, reported, never stopping the sweep
         message = str(exc) if isinstance(exc, OsrbenchError) else f"{type(exc).__name__}: {exc}"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"{job.title}\n\n{traceback.format_exc()}")
+        try:
+            atomic_write_text(log, f"{job.title}\n\n{traceback.format_exc()}")
+        except OSError:  # a full disk: the message still says what failed
+            pass
         return result("failed", f"{message} (traceback: {log})")
     log.unlink(missing_ok=True)
+    failed = [line for record in records for line in failure_lines(record)]
+    if failed:  # the record is written; the failed scorers are scored again by the next sweep
+        return result("failed", "; ".join(failed))
     return result("trained" if run.trained else "scored")
 
 
 def main(argv: list[str]) -> int:
+    terminate_like_interrupt()  # the sweep forwards its termination: checkpoint and release the claim
     job_file, result_file = map(Path, argv)
     job = pickle.loads(job_file.read_bytes())
     result_file.write_bytes(pickle.dumps(run_job(job)))

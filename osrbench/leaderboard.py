@@ -5,7 +5,8 @@ postprocessor, written ``LABEL/POSTPROCESSOR`` (e.g. ``ce/mls``, ``ce+mixup/msp`
 protocols, cells are the mean of one metric over runs (splits × seeds) with its 95% confidence
 interval and the number of runs n (``osrbench.stats``). A second table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
-different copies of a dataset (different fingerprints) are never averaged together. Each cell counts
+different copies of a dataset (different fingerprints), protocol versions, split families or split class
+lists are never averaged together. Each cell counts
 its own runs: where a metric is missing from some runs, that cell has a smaller n.
 
 Records are read by ``osrbench.records.scan_records``: damaged ones are reported, never silently used.
@@ -42,6 +43,7 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
                 "row": f"{r['label']}/{pp}", "label": r["label"], "postprocessor": pp,
                 "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
                 "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
+                "protocol_version": str(r.get("protocol_version")), "split_hash": r.get("split_hash"),
                 "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
                 "epochs": cost.get("epochs"), "limit": r.get("limit"), **scalar_metrics(by_scorer),
                 "plots": [path.with_suffix("") / name for m in by_scorer.values() if isinstance(m, dict)
@@ -50,11 +52,20 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
     return pd.DataFrame(rows), scan.damaged
 
 
+# What must match for runs to be averaged in one cell: where one row has runs that differ in one of these,
+# each kind gets a row of its own, tagged e.g. ``ce/msp [v2]``.
+SEPARATE = {"protocol_version": ("v", None), "split_family": ("splits ", None), "split_hash": ("classes ", 8),
+            "fingerprint": ("data ", 8)}
+
+
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """The row name, plus the data fingerprint where one row has results on several copies of a dataset,
-    plus ``[limit N]`` for smoke runs on a slice of the data (``--limit``)."""
-    copies = frame.groupby(["row", "protocol"])["fingerprint"].transform("nunique")
-    rows = frame["row"].where(copies == 1, frame["row"] + " [data " + frame["fingerprint"].str[:8] + "]")
+    """The row name, tagged where one row has runs on several protocol versions, split families, split class
+    lists or copies of a dataset (never averaged together), plus ``[limit N]`` for smoke runs (``--limit``)."""
+    groups = frame.groupby(["row", "protocol"])
+    rows = frame["row"]
+    for column, (tag, width) in SEPARATE.items():
+        kinds = groups[column].transform("nunique")  # unknown (older records without split_hash): not counted
+        rows = rows.where(kinds <= 1, rows + f" [{tag}" + frame[column].fillna("unknown").str[:width] + "]")
     return rows + frame["limit"].map(lambda n: f" [limit {int(n)}]" if pd.notna(n) else "")
 
 

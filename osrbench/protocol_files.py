@@ -10,13 +10,16 @@ before anything trains.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from osrbench import safe_files
 from osrbench.api import DataOptions, OsrbenchError, ProtocolSpec, Split
 from osrbench.data import ArrayDataset, load_dataset
 from osrbench.names import name_problem
@@ -56,15 +59,22 @@ def _validate(path: Path, data: Any) -> dict:
                     or not all(type(v) is int and v >= 0 for v in values)):
                 what = "a non-empty list" if part == "known" else "a list (empty for a closed-set protocol)"
                 raise _fail(path, f"splits[{i}].{part}", f"must be {what} of class indices (integers >= 0)")
-        if len(set(split["known"])) != len(split["known"]):
-            raise _fail(path, f"splits[{i}].known", "lists a class twice")
+        if len(split["known"]) < 2:
+            raise _fail(path, f"splits[{i}].known", "must list at least 2 classes (a classifier needs two to tell "
+                                                  "apart; use a closed-set scorer's OOD sets for one-class detection)")
+        for part in ("known", "unknown"):
+            if len(set(split[part])) != len(split[part]):
+                raise _fail(path, f"splits[{i}].{part}", "lists a class twice")
         if data["dataset"] == data["unknown_dataset"] and set(split["known"]) & set(split["unknown"]):
             raise _fail(path, f"splits[{i}]", "has classes that are both known and unknown")
+    if not data["mean"]:
+        raise _fail(path, "mean", "is empty")
     if len(data["mean"]) != len(data["std"]):
         raise _fail(path, "std", "must have as many entries as mean")
     for key in ("mean", "std"):
-        if not all(type(v) in (int, float) for v in data[key]) or (key == "std" and min(data[key], default=1) <= 0):
-            raise _fail(path, key, "must be a list of numbers" + (" > 0" if key == "std" else ""))
+        if (not all(type(v) in (int, float) and math.isfinite(v) for v in data[key])
+                or (key == "std" and min(data[key], default=1) <= 0)):
+            raise _fail(path, key, "must be a list of finite numbers" + (" > 0" if key == "std" else ""))
     return data
 
 
@@ -79,7 +89,7 @@ def _select(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> tuple[torch
     """Samples whose label is in ``classes``, relabelled by position in ``classes``."""
     if not classes:
         return x[:0], y[:0]
-    lookup = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
+    lookup = torch.full((max(int(y.max()), *classes) + 1,), -1, dtype=torch.long)
     lookup[torch.tensor(classes)] = torch.arange(len(classes))
     new = lookup[y]
     keep = new >= 0
@@ -105,6 +115,13 @@ def _load_split(data: dict, index: int, options: DataOptions) -> Split:
     x_tr, y_tr = _select(known_ds.x_train, known_ds.y_train, split["known"])
     x_te, y_te = _select(known_ds.x_test, known_ds.y_test, split["known"])
     x_un, y_un = _select(unknown_ds.x_test, unknown_ds.y_test, split["unknown"])
+    for part, labels, ds, classes in (("training", y_tr, known_ds, split["known"]), ("test", y_te, known_ds, split["known"]),
+                                      ("test", y_un, unknown_ds, split["unknown"])):
+        empty = [c for i, c in enumerate(classes) if not bool((labels == i).any())]
+        if empty:
+            raise OsrbenchError(f"protocol {data['name']!r} split {index}: class {empty[0]} "
+                                f"({ds.classes[empty[0]]!r}) has no {part} images in dataset {ds.name!r}; "
+                                "drop it from the split or add its images to the dataset")
     fingerprint = known_ds.fingerprint if unknown_ds is known_ds else f"{known_ds.fingerprint}+{unknown_ds.fingerprint}"
     return Split(
         protocol=data["name"], index=index,
@@ -114,7 +131,8 @@ def _load_split(data: dict, index: int, options: DataOptions) -> Split:
         unknown_class_names=[unknown_ds.classes[c] for c in split["unknown"]],
         mean=tuple(data["mean"]), std=tuple(data["std"]),
         fingerprint=fingerprint, split_family=data["split_family"], hflip=data["hflip"],
-        extras={"protocol_version": data["version"], "dataset": data["dataset"], "known_classes": list(split["known"])},
+        extras={"protocol_version": data["version"], "dataset": data["dataset"], "known_classes": list(split["known"]),
+                "unknown_classes": list(split["unknown"])},
     )
 
 
@@ -126,14 +144,37 @@ def protocol_files_in(path: Path) -> list[Path]:
 def load_protocol_file(path: Path | str) -> ProtocolSpec:
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise OsrbenchError(f"malformed protocol file {path}: not valid JSON ({exc})") from None
+        data = safe_files.loads(safe_files.read_text(path, limit=2**22, follow_links=True))
     except OSError as exc:
         raise OsrbenchError(f"cannot read protocol file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise OsrbenchError(f"malformed protocol file {path}: not valid JSON ({exc})") from None
     data = _validate(path, data)
     return ProtocolSpec(
         name=data["name"], description=data["description"], n_splits=len(data["splits"]),
         split_family=data["split_family"], source=data["source"], version=data["version"],
-        load=partial(_load_split, data),
+        load=partial(_load_split, data), definition=data,
     )
+
+
+def protocol_copy(spec: ProtocolSpec) -> dict[str, Any] | None:
+    """What a record keeps of a protocol read from a file: its content and that content's hash."""
+    if spec.definition is None:
+        return None
+    return {"sha256": definition_hash(spec.definition), "content": spec.definition}
+
+
+def definition_hash(definition: Any) -> str:
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+
+def restore_protocol_file(copy: Any, folder: Path, where: str) -> Path:
+    """Write a record's protocol copy (``protocol_copy``) as a protocol file in ``folder``, after checking
+    that its content matches its hash; the file is then read like any other protocol file."""
+    if not (isinstance(copy, dict) and isinstance(copy.get("content"), dict)
+            and copy.get("sha256") == definition_hash(copy["content"])):
+        raise OsrbenchError(f"{where}: the protocol copy in the record is damaged (its content does not match "
+                            "its sha256); point $OSRBENCH_PROTOCOLS at the protocol file instead")
+    path = Path(folder) / f"protocol-{copy['sha256'][:12]}.json"
+    safe_files.atomic_write_text(path, json.dumps(copy["content"], indent=1))
+    return path

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 import osrbench
+from osrbench import safe_files
 from osrbench.api import OsrbenchError
 from osrbench.schema import CURRENT as SCHEMA
 from osrbench.schema import upgrade
@@ -43,18 +44,21 @@ def record_path(results_dir: Path, protocol: str, label: str, split: int, seed: 
     return path
 
 
+def error_log_path(record: Path) -> Path:
+    """Where a failed sweep job keeps its traceback, next to its record."""
+    return record.with_name(record.stem + ".error.log")
+
+
 def write_record(record: dict[str, Any], path: Path) -> None:
-    """Write atomically: a temporary file is flushed to disk, then renamed over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write atomically (``safe_files.atomic_write``) what ``read_record`` accepts: the record is validated
+    by the reader's rules and stored as standard JSON, or nothing is written."""
     try:
-        with open(tmp, "w") as f:
-            f.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        text = safe_files.dumps(validate_record(record))
+        safe_files.loads(text)  # the reader's bounds (depth) too
+    except ValueError as exc:
+        raise OsrbenchError(f"not writing the record {path}: {exc}; a plugin returned results the record "
+                            "cannot hold") from None
+    safe_files.atomic_write_text(path, text)
 
 
 class DamagedRecord(OsrbenchError):
@@ -124,6 +128,10 @@ def validate_record(data: Any) -> dict[str, Any]:
     if data["schema"] not in METRIC_DEPTH:
         raise ValueError(f"schema {data['schema']} is not one this osrbench reads ({', '.join(map(str, METRIC_DEPTH))})")
     _check_fields(data["cost"], REQUIRED_COST, "cost.")
+    _check_fields(data["config"], {"method": dict}, "config.")
+    for part in ("augmentation", "postprocessors", "scorers"):
+        if data["config"].get(part) is not None and not isinstance(data["config"][part], dict):
+            raise ValueError(f"config.{part!r} is {type(data['config'][part]).__name__}, expected an object")
     _check_metrics(data["metrics"], METRIC_DEPTH[data["schema"]])
     return data
 
@@ -138,13 +146,13 @@ def _read_stored(path: Path) -> dict[str, Any]:
     """The validated record at ``path`` as stored (any known schema)."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        text = safe_files.read_text(path)
+    except (OSError, UnicodeDecodeError, safe_files.UnreadableFile) as exc:
         raise DamagedRecord(path, f"cannot be read ({exc})") from None
     if not text.strip():
         raise DamagedRecord(path, "the file is empty")
     try:
-        return validate_record(json.loads(text))
+        return validate_record(safe_files.loads(text))
     except json.JSONDecodeError as exc:
         raise DamagedRecord(path, f"not valid JSON (truncated?): {exc}") from None
     except ValueError as exc:
@@ -188,14 +196,14 @@ def scan_records(results_dir: Path) -> RecordScan:
     return scan
 
 
-def move_aside(path: Path) -> Path:
-    """Rename a damaged file to ``<name>.corrupt`` (``.corrupt1``, ... if taken); nothing is deleted."""
+def move_aside(path: Path, why: str = "corrupt") -> Path:
+    """Rename a damaged (or stale) file to ``<name>.corrupt`` (``.corrupt1``, ... if taken); nothing is deleted."""
     for n in range(1000):
-        target = path.with_name(f"{path.name}.corrupt{n or ''}")
+        target = path.with_name(f"{path.name}.{why}{n or ''}")
         if not target.exists():
             os.replace(path, target)
             return target
-    raise OsrbenchError(f"{path} is damaged and 1000 copies were already moved aside; clean up {path.parent}")
+    raise OsrbenchError(f"{path} is {why} and 1000 copies were already moved aside; clean up {path.parent}")
 
 
 REVISION_FILE = Path(osrbench.__file__).resolve().parent.parent / "REVISION"

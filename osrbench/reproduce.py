@@ -18,6 +18,8 @@ from rich.table import Table
 
 from osrbench.api import DataOptions, OsrbenchError
 from osrbench.config import config_dict
+from osrbench.plugins import load_plugins
+from osrbench.protocol_files import restore_protocol_file
 from osrbench.records import read_record
 from osrbench.runner import Run, RunRequest
 from osrbench.summary import scalar_metrics
@@ -53,11 +55,20 @@ def _check_same_config(run: Run, stored: dict[str, Any]) -> None:
                                 f"rebuilt {rebuilt[part]}); was it made by another osrbench version?")
 
 
+def rerun_protocol(record: dict[str, Any], results_dir: Path, where: Path) -> str:
+    """The protocol to rerun ``record`` on: its name where a protocol of that name is installed, else the
+    protocol file the record carries, written into ``results_dir``."""
+    copy = record.get("protocol_file")
+    if record["protocol"] in load_plugins().protocols or copy is None:
+        return record["protocol"]
+    return str(restore_protocol_file(copy, results_dir, str(where)))
+
+
 def rerun_request(record: dict[str, Any], results_dir: Path, data: DataOptions, device: str,
-                  quiet: bool) -> RunRequest:
-    """The request that repeats ``record``'s run into ``results_dir``."""
+                  quiet: bool, protocol: str | None = None) -> RunRequest:
+    """The request that repeats ``record``'s run into ``results_dir`` (on ``protocol``, default the record's)."""
     augmentation = record.get("augmentation")
-    return RunRequest(method=record["method"], protocol=record["protocol"], augment=augmentation,
+    return RunRequest(method=record["method"], protocol=protocol or record["protocol"], augment=augmentation,
                       postprocessors=list(record["metrics"]),
                       scorers=list(record["config"].get("scorers")
                                    or dict.fromkeys(s for by_scorer in record["metrics"].values() for s in by_scorer)),
@@ -97,7 +108,9 @@ def reproduce(path: Path, results_dir: Path, data: DataOptions, device: str | No
     if not math.isfinite(tol) or tol < 0:
         raise OsrbenchError(f"--tol {tol}: expected a finite number ≥ 0")
     record = read_record(path)
-    request = rerun_request(record, results_dir, data, device or record["cost"].get("device_type", "cpu"), quiet)
+    protocol = rerun_protocol(record, results_dir, path)
+    request = rerun_request(record, results_dir, data, device or record["cost"].get("device_type", "cpu"), quiet,
+                            protocol)
     run = Run(request)
     _check_same_config(run, record["config"])
     rerun = run.execute()[0]

@@ -20,8 +20,8 @@ import torch
 from rich.markup import escape
 
 from osrbench import attempts
-from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OsrbenchError, RunContext
-from osrbench.claims import claim_record
+from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.claims import claim_record, lock_path
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.data import load_dataset
 from osrbench.evaluation import (
@@ -33,14 +33,18 @@ from osrbench.evaluation import (
     postprocessor_names,
     resolve_method,
 )
+from osrbench.identity import differences, record_identity, split_hash
 from osrbench.limit import limit_split
+from osrbench.protocol_files import protocol_copy
 from osrbench.health import check_above_chance, check_contract
 from osrbench.plugins import Plugins, load_plugins
 from osrbench.progress import Progress
+from osrbench.safe_files import refuse_links, refuse_links_within
 from osrbench.records import (
     SCHEMA,
     DamagedRecord,
     device_name,
+    error_log_path,
     move_aside,
     read_record,
     record_path,
@@ -70,6 +74,7 @@ class RunRequest:
     wait_for_claims: bool = True  # False: a split claimed by another process raises ClaimHeld
     limit: int | None = None  # at most this many training and test images per class (smoke runs)
     health_check: bool = True  # False: a model that did not learn is recorded with a warning (smoke tests)
+    no_rerun: bool = False  # True: a record made from other inputs is an error, not rerun
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,6 +107,8 @@ def seed_everything(seed: int) -> None:
 
 
 NO_AUGMENTATION = "none"
+MAX_SEED = 2**32 - 1  # numpy's seeds
+MAX_LIMIT = 2**31 - 1
 
 
 def resolve_augmentation(plugins: Plugins, method: MethodSpec, name: str | None) -> AugmentationSpec | None:
@@ -159,8 +166,10 @@ class Run:
         training_overrides = {"method": _non_default(self.method_config),
                               "augmentation": _non_default(self.aug_config) if self.aug_config else {}}
         self.training_overrides = {k: v for k, v in training_overrides.items() if v}
-        if request.limit is not None and request.limit < 1:
-            raise OsrbenchError(f"--limit {request.limit}: give a number of images per class >= 1")
+        if request.limit is not None and not 1 <= request.limit <= MAX_LIMIT:
+            raise OsrbenchError(f"--limit {request.limit}: give a number of images per class from 1 to {MAX_LIMIT}")
+        if not 0 <= request.seed <= MAX_SEED:
+            raise OsrbenchError(f"--seed {request.seed}: give a seed from 0 to {MAX_SEED}")
         # A limited (smoke) run gets a label of its own, so it never mixes with full runs.
         hashed = {**self.training_overrides, **({"limit": request.limit} if request.limit else {})}
         self.label = run_label(self.record_name, self.augmentation.name if self.augmentation else None,
@@ -169,6 +178,7 @@ class Run:
         for split in self.splits:  # names that would place a record outside the results dir fail here
             self.path(split)
         self.trained: list[int] = []  # splits that execute() trained (the others had records)
+        self.compare_threads = True  # False: a record made with another CPU thread count is reused
 
     def path(self, split: int) -> Path:
         r = self.request
@@ -181,12 +191,14 @@ class Run:
         checked = False
         for split in self.splits:
             path = self.path(split)
+            self._refuse_links(path)
             if not checked and (self.request.force or not path.exists()):
                 self._load_scorer_datasets()
                 checked = True
             claimed = claim_record(path, wait=self.request.wait_for_claims, log=lambda m: progress.log(escape(m)))
             try:
                 with claimed as claim:
+                    self._refuse_links(path)  # again, now that no other osrbench process writes there
                     # A claim we had to wait for may have ended with the record written: never train it twice.
                     record = None if self.request.force and not claim.waited else self._finished(path, progress)
                     if record is None:
@@ -198,6 +210,37 @@ class Run:
             records.append(record)
         return records
 
+    def _refuse_links(self, path: Path) -> None:
+        """A run writes and deletes only in its own folders: none of them (nor anything in the run folder)
+        may be a symbolic link, which could point outside the results dir."""
+        root = Path(self.request.results_dir).resolve()
+        for place in (path, lock_path(path), path.with_suffix(""), error_log_path(path)):
+            refuse_links(root, place)
+        refuse_links_within(path.with_suffix(""))
+
+    def identity(self, split: Split) -> dict[str, Any]:
+        """The identity (``osrbench.identity``) of this run's record of ``split``."""
+        r = self.request
+        return {
+            "method": self.method.name, "method config": config_dict(self.method_config),
+            "augmentation": self.augmentation.name if self.augmentation else None,
+            "augmentation config": config_dict(self.aug_config) if self.aug_config else None,
+            "protocol": self.protocol.name, "protocol version": self.protocol.version,
+            "split family": split.split_family, "split classes": split_hash(split),
+            "data fingerprint": split.fingerprint, "limit": r.limit, "seed": r.seed,
+            "CPU threads": torch.get_num_threads() if self.device.type == "cpu" else None,
+        }
+
+    def changes(self, record: dict[str, Any], threads: bool = True) -> list[str]:
+        """What differs between ``record``'s identity and this run's (empty: it may be reused); without
+        ``threads`` the CPU thread count is not compared (a sweep's jobs choose theirs)."""
+        wanted = self.identity(self.protocol.load(record["split"], self.data))
+        if not threads or record.get("cost", {}).get("device_type", "cpu") != self.device.type:
+            wanted["CPU threads"] = None
+        defaults = {"method config": config_dict(type(self.method_config)()),
+                    "augmentation config": config_dict(type(self.aug_config)()) if self.aug_config else {}}
+        return differences(record_identity(record), wanted, defaults)
+
     def _load_scorer_datasets(self) -> None:
         """Load the datasets the scorers will read (e.g. OOD sets) now, so a missing one stops the run
         before anything trains."""
@@ -206,8 +249,11 @@ class Run:
                 load_dataset(name, self.data)
 
     def _finished(self, path: Path, progress: Progress) -> dict[str, Any] | None:
-        """The stored record of this split (with what it lacks scored from the kept weights), or None;
-        a damaged record is moved aside and the split rerun."""
+        """The stored record of this split (with what it lacks scored from the kept weights), or None.
+
+        A damaged record, or one made from other inputs (``changes``), is moved aside and the split rerun
+        (``--no-rerun``: an error naming what changed).
+        """
         if not path.exists():
             return None
         try:
@@ -216,14 +262,32 @@ class Run:
             kept = move_aside(path)
             progress.warn(f"{exc.reason}; moved it to {kept.name} and running the split again")
             return None
+        changed = self.changes(record, threads=self.compare_threads)
         todo = self.evaluation.todo(record)
+        restated = self.evaluation.changed_options(record)
+        has_weights = weights_path(path.with_suffix("")).is_file()
+        if not changed and restated and not has_weights:
+            changed = [f"{describe(restated)} with other options, and the run kept no weights (model.pt) to "
+                       "score them again"]
+        if changed and self.request.no_rerun:
+            raise OsrbenchError(f"split {record['split']}: the record {path} was made from other inputs "
+                                f"({'; '.join(changed)}); --no-rerun: not running it again (drop --no-rerun "
+                                "to rerun it, or pick another --results-dir)")
+        if changed:
+            kept = move_aside(path, "stale")
+            progress.warn(f"split {record['split']}: the record {path} was made from other inputs "
+                          f"({'; '.join(changed)}); moved it to {kept.name} and training again")
+            return None
         if not todo:
             progress.log(f"[dim]split {record['split']}: record exists ({escape(str(path))}); skipped "
                          "(use --force to rerun)[/dim]")
-        elif not weights_path(path.with_suffix("")).is_file():
-            progress.warn(f"split {record['split']}: record {path} lacks {describe(todo)} (or "
-                          "has them with other options) and the run kept no weights (model.pt): use --force to "
-                          "train again")
+        elif restated and self.request.no_rerun:
+            raise OsrbenchError(f"split {record['split']}: the record {path} has {describe(restated)} with other "
+                                "options; --no-rerun: not scoring them again (drop --no-rerun to score them "
+                                "again from the kept weights)")
+        elif not has_weights:
+            progress.warn(f"split {record['split']}: record {path} lacks {describe(todo)} and the run kept no "
+                          "weights (model.pt): use --force to train again")
         else:
             record = add_scores(path, record, self.evaluation, todo, self.plugins, self.data, self.device,
                                 progress)
@@ -283,20 +347,20 @@ class Run:
                      f"{len(split.unknown_images)} unknown test) on {self.device}")
         with clock:
             model = self.method.fit(split, self.method_config, ctx)
+        if not isinstance(model, OpenSetModel):
+            raise OsrbenchError(f"method {self.method.name!r}: fit() returned {type(model).__name__}, not the trained "
+                                "OpenSetModel; a bug in the method's plugin")
         model.eval()
         check_contract(model, split, ctx, f"method {self.method.name!r}")
         check_above_chance(model, split, ctx)
         save_weights(model, self.method, self.method_config, work_dir)  # before scoring: a scoring failure keeps them
-        try:
-            results = self.evaluation.evaluate(model, split, ctx, self.evaluation.everything())
-        except OsrbenchError as exc:
-            kept = "; the trained model is checkpointed: rerun to score without retraining" \
-                if any(work_dir.glob("*.ckpt")) else ""
-            raise OsrbenchError(f"split {split_index}, seed {r.seed}: {exc}{kept}") from None
+        results = self.evaluation.evaluate(model, split, ctx, self.evaluation.everything())  # failures recorded
         record = {
             "schema": SCHEMA, **names,
-            "protocol_version": split.extras.get("protocol_version"),
+            "protocol_version": self.protocol.version,
             "split_family": split.split_family,
+            "split_hash": split_hash(split),
+            **({"protocol_file": copy} if (copy := protocol_copy(self.protocol)) else {}),
             "data_fingerprint": split.fingerprint,
             "config": {"method": config["method"], "augmentation": config["augmentation"]},
             "overrides": self.training_overrides,
@@ -308,6 +372,7 @@ class Run:
                 "resumed": earlier.resumed,
                 "device": device_name(self.device),
                 "device_type": self.device.type,
+                "cpu_threads": torch.get_num_threads() if self.device.type == "cpu" else None,
                 "parameters": _parameter_count(model),
                 "epochs": ctx.extra_record.get("epochs", getattr(self.method_config, "epochs", None)),
             },

@@ -134,13 +134,15 @@ class Plan:
 
 
 def _complete(path: Path, run: Run) -> bool:
-    """Whether the record at ``path`` exists and holds every postprocessor x scorer that ``run`` asks for."""
+    """Whether the record at ``path`` exists, was made from the inputs ``run`` has (the job's own thread count
+    is checked where it runs) and holds every postprocessor x scorer that ``run`` asks for."""
     if not path.exists():
         return False
     try:
-        return not run.evaluation.todo(read_record(path))
+        record = read_record(path)
     except DamagedRecord:  # the job moves it aside and trains again
         return False
+    return not run.changes(record, threads=False) and not run.evaluation.todo(record)
 
 
 def plan(grids: list[Grid], template: RunRequest, plugins: Plugins) -> Plan:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.markup import escape
 
 from osrbench.api import OsrbenchError, RunContext
 from osrbench.records import move_aside
+from osrbench.safe_files import atomic_write
 
 
 class TrainingFailed(OsrbenchError):
@@ -43,10 +43,8 @@ DIVERGED_SHARE = 2.0
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through an exclusive temporary file (removed if the write fails, e.g. a full disk)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict:

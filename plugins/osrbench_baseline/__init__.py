@@ -76,6 +76,8 @@ class BaselineConfig:
             raise OsrbenchError(f"--set backbone={self.backbone}: choose auto, {', '.join(BACKBONES)}")
         if self.crop not in ("auto", "pad", "resized"):
             raise OsrbenchError(f"--set crop={self.crop}: choose auto, pad or resized")
+        if self.epochs > MAX_EPOCHS:
+            raise OsrbenchError(f"--set epochs={self.epochs}: at most {MAX_EPOCHS}")
         if self.epochs == 0 or self.epochs < -1 or self.batch_size < 1:
             raise OsrbenchError(f"--set epochs={self.epochs} batch_size={self.batch_size}: both must be at least 1 "
                                 "(epochs -1 = the recipe's)")
@@ -166,8 +168,20 @@ def train_augment(split: Split, recipe: Recipe):
     return lambda x: standard_augment(crop(x), crop_pad=pad, hflip=flip, cutout_size=recipe.cutout)
 
 
-def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
+MAX_EPOCHS = 100_000
+
+
+def checked_recipe(config: BaselineConfig, split: Split) -> Recipe:
+    """The recipe for this split's image size; an error before training where it cannot work on it."""
     recipe = resolve(config, split.image_shape[1])
+    if recipe.tta_shift >= min(split.image_shape[1:]):
+        raise OsrbenchError(f"--set tta_shift={recipe.tta_shift}: the shift must be smaller than the "
+                            f"{split.image_shape[1]}x{split.image_shape[2]} images of protocol {split.protocol!r}")
+    return recipe
+
+
+def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
+    recipe = checked_recipe(config, split)
     net = build_network(split, recipe).to(ctx.device, memory_format=ctx.memory_format)
     train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
     data = Minibatches(split.train_images, split.train_labels, config.batch_size)
@@ -212,7 +226,7 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierMode
 
 def load(state: dict[str, Tensor], split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
     """The trained model of a finished run, rebuilt from its saved state dict."""
-    recipe = resolve(config, split.image_shape[1])
+    recipe = checked_recipe(config, split)
     model = ClassifierModel(build_network(split, recipe), config.flip_tta and split.hflip, recipe.tta_shift)
     model.load_state_dict(state)
     return model.to(ctx.device, memory_format=ctx.memory_format)

@@ -14,6 +14,7 @@ import queue
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class LocalExecutor(Executor):
         # Slots are worker environments; with more workers than GPUs, GPUs are shared round-robin.
         self.slots = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} if gpus else
                       {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(threads)} for i in range(workers)]
+        self.workers = Workers()
 
     def map(self, jobs: list[Job], started: Callable[[Job], None]) -> Iterator[JobResult]:
         free: queue.Queue[dict[str, str]] = queue.Queue()
@@ -67,7 +69,7 @@ class LocalExecutor(Executor):
             slot = free.get()
             try:
                 started(job)
-                return _run_in_worker(job, slot)
+                return _run_in_worker(job, slot, self.workers)
             finally:
                 free.put(slot)
 
@@ -75,18 +77,52 @@ class LocalExecutor(Executor):
         try:
             for future in as_completed([pool.submit(work, job) for job in jobs]):
                 yield future.result()
+        except BaseException:  # Ctrl-C, SIGTERM, or the caller stopped: the workers stop too (and checkpoint)
+            self.workers.stop()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_in_worker(job: Job, env: dict[str, str]) -> JobResult:
+class Workers:
+    """The live worker processes, so that a stopping sweep stops them (SIGTERM: they checkpoint like Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def start(self, args: list[str], env: dict[str, str], out) -> subprocess.Popen | None:
+        with self.lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            self.live.add(proc)
+            return proc
+
+    def wait(self, proc: subprocess.Popen) -> int:
+        try:
+            return proc.wait()
+        finally:
+            with self.lock:
+                self.live.discard(proc)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for proc in self.live:
+                proc.terminate()
+
+
+def _run_in_worker(job: Job, env: dict[str, str], workers: Workers) -> JobResult:
     with tempfile.TemporaryDirectory(prefix="osrbench-job-") as tmp:
         job_file, result_file, output = Path(tmp, "job.pkl"), Path(tmp, "result.pkl"), Path(tmp, "output.log")
         job_file.write_bytes(pickle.dumps(job))
         with output.open("wb") as out:
-            proc = subprocess.run([*WORKER, str(job_file), str(result_file)],
-                                  env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
-                                  stderr=subprocess.STDOUT)
+            proc = workers.start([*WORKER, str(job_file), str(result_file)], {**os.environ, **env}, out)
+            if proc is None:
+                return JobResult(job, "failed", "not started: the sweep was stopped")
+            workers.wait(proc)
         if result_file.exists():
             return pickle.loads(result_file.read_bytes())
         lines = output.read_text(errors="replace").strip().splitlines()
