@@ -264,6 +264,10 @@ class ScorerSpec:
     # The names of the datasets the scorer reads for a config; loaded before training so that a
     # missing one stops the run before it trains.
     datasets: Callable[[Any], list[str]] | None = None
+    # False for scorers that read only the model's labels or embedding, never the known-ness scores
+    # (linear probe, corruption accuracy): they run once per trained model, and every postprocessor's
+    # record entry holds that one result.
+    reads_scores: bool = True
 
 
 # --------------------------------------------------------------------------- postprocessors

@@ -136,8 +136,10 @@ class Evaluation:
 
         Scorers write their figures into ``<run folder>/<postprocessor>/``; the record lists them
         relative to the run folder. Each postprocessor and scorer fails alone: its error is kept in
-        ``failures[pp][scorer]`` (and the files it left are removed) while the others go on. Returns the
-        pairs asked for (``todo``), metrics, failures, scoring seconds and fitting seconds, per postprocessor.
+        ``failures[pp][scorer]`` (and the files it left are removed) while the others go on. A scorer that
+        does not read the scores (``ScorerSpec.reads_scores``) runs once; the other postprocessors get its
+        result (0 scoring seconds). Returns the pairs asked for (``todo``), metrics, failures, scoring
+        seconds and fitting seconds, per postprocessor.
         """
         model.eval()
         train = TrainData(split.train_images, split.train_labels, split.num_classes)
@@ -148,7 +150,12 @@ class Evaluation:
         by_name = {s.name: s for s in self.scorers}
         pairs = [(pp, scorer) for pp, scorers in todo.items() for scorer in scorers]
         fitted: dict[str, ScoredModel | str] = {}  # a fitted model, or why the postprocessor failed
+        once: dict[str, dict[str, Any]] = {}  # results of the scorers that do not read the scores
         for pp, scorer_name in ctx.progress.track(pairs, "scoring"):
+            if scorer_name in once:
+                metrics.setdefault(pp, {})[scorer_name] = once[scorer_name]
+                seconds.setdefault(pp, {})[scorer_name] = 0.0
+                continue
             if pp not in fitted:
                 postprocessor = self.build(pp)
                 t0 = time.perf_counter()
@@ -178,6 +185,8 @@ class Evaluation:
             if "plots" in result:
                 result = {**result, "plots": [f"{pp}/{name}" for name in result["plots"]]}
             metrics.setdefault(pp, {})[scorer.name] = result
+            if not scorer.reads_scores:
+                once[scorer.name] = result
         return {"todo": todo, "metrics": metrics, "failures": failures, "score_seconds": seconds,
                 "fit_seconds": fit_seconds}
 

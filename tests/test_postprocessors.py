@@ -213,3 +213,48 @@ def test_schema_1_records_are_read_as_schema_2():
     other = upgrade({**old, "method": "gradmix", "name": "gradmix", "label": "gradmix+gradmix"})
     assert other["method"] == "gradmix" and other["metrics"] == {"gradmix": {"osr": {"auroc": 0.9}}}
     assert upgrade(new) is new
+
+
+class ScoreBlindScorer:
+    """An in-process scorer plugin that reads only the model's labels, with its calls counted."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, model, split, config, ctx):
+        self.calls += 1
+        labels = osrbench.api.predict_all(model, split.test_images, ctx).labels
+        return {"accuracy": float((labels.cpu() == split.test_labels).float().mean())}
+
+    @osrbench.hookimpl
+    def osrbench_scorers(self):
+        return [osrbench.ScorerSpec(name="blind", description="labels only", config=EnergyConfig,
+                                    score=self.score, reads_scores=False)]
+
+
+@pytest.mark.slow
+def test_a_scorer_that_does_not_read_the_scores_runs_once_per_training(tmp_path):
+    blind = ScoreBlindScorer()
+    plugins = build_plugins(extra={"blind": blind})
+    (record,) = Run(fast_request(tmp_path, postprocessors=["msp", "mls", "energy"], scorers=["osr", "blind"]),
+                    plugins).execute()
+    assert blind.calls == 1
+    results = [record["metrics"][pp]["blind"] for pp in ("msp", "mls", "energy")]
+    assert results[0] == results[1] == results[2]
+    assert results[0]["accuracy"] == pytest.approx(record["metrics"]["msp"]["osr"]["accuracy"])
+
+
+def test_the_nas_osr_rule_statistics_are_postprocessors_of_its_model():
+    from osrbench_nasosr.test_rule import known_score
+
+    class Parts(OpenSetModel):
+        def score_parts(self, x):
+            return torch.zeros(len(x), dtype=torch.int64), x[:, 0], x[:, 1]
+
+    x = torch.tensor([[0.5, 2.0], [3.0, 0.25]])
+    plugins = load_plugins()
+    for name, kind in (("nas-osr-gaussian", "gaussian"), ("nas-osr-reconstruction", "reconstruction"),
+                       ("nas-osr-rule-score", "rule")):
+        spec = plugins.postprocessors.get(name)
+        assert torch.equal(spec.build(spec.config()).score(Parts(), x), known_score(x[:, 0], x[:, 1], kind))
+    assert plugins.postprocessors.get("nas-osr-rule-score").build(None).score(Parts(), x).tolist() == [-2.0, -3.0]

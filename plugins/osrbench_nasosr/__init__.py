@@ -37,6 +37,7 @@ from osrbench import MethodSpec, RunContext, ScorerSpec, Split
 from osrbench_nasosr.config import FAST_OVERRIDES, NasOsrConfig
 from osrbench_nasosr.derivation import Architecture
 from osrbench_nasosr.model import NasOsrModel
+from osrbench_nasosr.postprocessors import POSTPROCESSORS, REJECTION_STATISTICS
 from osrbench_nasosr.retrain import build_final_vae, retrain
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import search
@@ -103,7 +104,13 @@ def osrbench_methods():
         description="NAS-OSR (AAAI 2022): PAS architecture search of a class-conditional VAE, retraining, "
                     "counterfactual + Gaussian rejection; --set arch=FILE retrains a given architecture",
         config=NasOsrConfig, fit=fit, accepts_augmentation=False, record_name=_record_name,
+        provides=frozenset({REJECTION_STATISTICS}),
     )]
+
+
+@osrbench.hookimpl
+def osrbench_postprocessors():
+    return POSTPROCESSORS
 
 
 @osrbench.hookimpl
@@ -111,4 +118,4 @@ def osrbench_scorers():
     return [ScorerSpec(name="nas-osr-rule",
                        description="NAS-OSR's own test rule: macro-F1 (authors' and sklearn form), rejection rates, "
                                    "AUROC of each rejection statistic",
-                       config=RuleScorerConfig, score=score_rule)]
+                       config=RuleScorerConfig, score=score_rule, reads_scores=False)]

@@ -28,7 +28,7 @@ def osrbench_scorers():
                    datasets=dataset_names),
         ScorerSpec(name="corruption", description="accuracy under 15 common corruptions x 5 severities and its drop "
                                                   "(needs imagecorruptions-imaug)", config=CorruptionConfig,
-                   score=score_corruption),
+                   score=score_corruption, reads_scores=False),
         ScorerSpec(name="linear-probe", description="linear classifier on the frozen embedding: top-1 / top-5",
-                   config=LinearProbeConfig, score=score_linear_probe),
+                   config=LinearProbeConfig, score=score_linear_probe, reads_scores=False),
     ]
