@@ -75,7 +75,14 @@ def rerun_request(record: dict[str, Any], results_dir: Path, data: DataOptions, 
                       splits=[record["split"]],
                       seed=record["seed"], data=data, device=device, results_dir=results_dir,
                       overrides=config_overrides(record["config"], augmentation),
-                      force=True, quiet=quiet)
+                      force=True, quiet=quiet, health_check=_made_with_health_check(record))
+
+
+def _made_with_health_check(record: dict[str, Any]) -> bool:
+    """Whether the run had the training-health check on; records from before the field was written say so
+    only through the warnings an unhealthy model left."""
+    recorded = record.get("health_check")
+    return recorded if isinstance(recorded, bool) else not record.get("warnings")
 
 
 @dataclass

@@ -378,6 +378,7 @@ class Run:
             },
             "method_info": ctx.extra_record,
             "warnings": ctx.warnings,
+            "health_check": r.health_check,  # False: made with --no-health-check (reproduce repeats that)
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

@@ -99,3 +99,22 @@ def test_every_installed_method_and_augmentation_config_is_rebuilt_exactly(tmp_p
             again = Run(rerun_request(record, tmp_path, DataOptions(tmp_path), "cpu", True), plugins)
             assert configs_of(again) == configs_of(original), (method.spec.name, augmentation)
             assert again.label == original.label
+
+
+@pytest.mark.slow
+def test_a_record_made_without_the_health_check_and_with_postprocessors_reproduces(tmp_path, capsys):
+    """An untrained model recorded with --no-health-check (lr=0) and scored by three postprocessors: the rerun
+    keeps the check off (instead of stopping at it) and scores all three."""
+    data, results = tmp_path / "data", tmp_path / "results"
+    assert main(["run", *FAST, "--set", "lr=0", "--no-health-check", "--postprocessor", "msp,mls,energy",
+                 "--results-dir", str(results), "--data-root", str(data)]) == 0
+    path = next(results.rglob("split0-seed0.json"))
+    record = json.loads(path.read_text())
+    assert record["health_check"] is False and record["warnings"]
+    assert rerun_request(record, tmp_path / "s", DataOptions(data), "cpu", True).health_check is False
+    del record["health_check"]  # a record from before the field: its warnings say the check was off
+    assert rerun_request(record, tmp_path / "s", DataOptions(data), "cpu", True).health_check is False
+    code, out = run_cli(capsys, "reproduce", str(path), "--results-dir", str(tmp_path / "scratch"),
+                        "--data-root", str(data))
+    assert code == 0 and "DIFFERS" not in out, out
+    assert {"msp/osr.auroc", "mls/osr.auroc", "energy/osr.auroc"} <= set(out.split())
