@@ -45,6 +45,12 @@ def seconds_per_call(fn: Callable[[], object], calls: int, device: torch.device,
     return (time.perf_counter() - began) / calls
 
 
+def tiny_run_options(tiny: bool) -> dict:
+    """RunRequest options of a --tiny check: a few images per class, and no training-health guard (one
+    epoch of a tiny network need not learn; the check is that every step of the script runs)."""
+    return {"limit": 30, "health_check": False} if tiny else {}
+
+
 def measured_protocol(tiny: bool) -> str:
     return "digits" if tiny else "cifar10"
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from gpu_common import measured_protocol, script_arguments, script_device
+from gpu_common import measured_protocol, script_arguments, script_device, tiny_run_options
 from gpu_gradmix import seconds_per_step
 from gpu_nasosr import PAPER_ARCH, measure_retrain
 from rich.console import Console
@@ -157,7 +157,8 @@ def main() -> None:
         scoring = {"postprocessors": postprocessors} if postprocessors else {}
         (record,) = run(RunRequest(method=method, protocol=protocol, augment=augment, splits=[0], data=data,
                                    device=device.type, results_dir=results, force=True, quiet=True,
-                                   scorers=scorers, overrides={**overrides, "osr.plots": "false"}, **scoring))
+                                   scorers=scorers, overrides={**overrides, "osr.plots": "false"}, **scoring,
+                                   **tiny_run_options(args.tiny)))
         rows = rows_of(variant, record, shown_epochs)
         summary["rows"].extend(rows)
         best = max(rows, key=lambda r: r["auroc"] or 0)

@@ -30,7 +30,7 @@ from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
 from osrbench_gradmix.train import build_net, build_objective
 
-from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero
+from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero, tiny_run_options
 
 RESERVE_SECONDS = 25.0  # data loading, exemplar embedding, scoring and record of the gradmix run
 BASELINE_SECONDS = 50.0  # the mls baseline at 60 epochs, torch.compile included (about 30 s on an H100)
@@ -97,7 +97,8 @@ def main() -> None:
           f"planned {epochs * iterations * timing['gradmix']:.0f} s of training")
     (record,) = run(RunRequest(method="gradmix", protocol=protocol, augment="gradmix", splits=[0], data=data,
                                device=device.type, results_dir=results, scorers=SCORING, force=True, quiet=True,
-                               overrides={**base, "epochs": str(epochs), "osr.plots": "false"}))
+                               overrides={**base, "epochs": str(epochs), "osr.plots": "false"},
+                               **tiny_run_options(args.tiny)))
     osr, cost = next(iter(record["metrics"].values()))["osr"], record["cost"]  # its default postprocessor
     print(f"gradmix+gradmix: {epochs} epochs in {cost['train_seconds']:.0f} s (final loss "
           f"{record['method_info']['final_loss']:.3f}): AUROC {osr['auroc']:.4f}, top-k accuracy {osr['accuracy']:.4f}")
@@ -105,7 +106,7 @@ def main() -> None:
     baseline_overrides = {"epochs": str(2 if args.tiny else args.baseline_epochs), "osr.plots": "false"}
     (baseline,) = run(RunRequest(method="mls", protocol=protocol, splits=[0], data=data, device=device.type,
                                  results_dir=results, overrides=baseline_overrides, scorers=SCORING, force=True,
-                                 quiet=True))
+                                 quiet=True, **tiny_run_options(args.tiny)))
     print(f"mls baseline: {baseline_overrides['epochs']} epochs in {baseline['cost']['train_seconds']:.0f} s: "
           f"AUROC {baseline['metrics']['mls']['osr']['auroc']:.4f}, accuracy {baseline['metrics']['mls']['osr']['accuracy']:.4f}")
 

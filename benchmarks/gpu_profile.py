@@ -24,7 +24,7 @@ from osrbench import DataOptions
 from osrbench.progress import Progress
 from osrbench.runner import Run, RunRequest
 
-from gpu_common import measured_protocol, script_arguments, script_device
+from gpu_common import measured_protocol, script_arguments, script_device, tiny_run_options
 
 KINDS = [  # (kind, pattern of the kernel or operator name), first match wins
     ("convolution", r"conv|cudnn|implicit|xmma|winograd|dgrad|wgrad|fprop"),
@@ -87,7 +87,7 @@ def main() -> None:
     request = RunRequest(method=args.method, protocol=measured_protocol(args.tiny), augment=args.augment,
                          splits=[0], data=DataOptions(args.data_root), device=device.type,
                          results_dir=args.out / "records", overrides=overrides, force=True, quiet=True,
-                         health_check=False)
+                         **{**tiny_run_options(args.tiny), "health_check": False})
     run = Run(request)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     began = time.perf_counter()

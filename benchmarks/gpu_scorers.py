@@ -34,7 +34,7 @@ from osrbench.plugins import load_plugins
 from osrbench.report import report
 from osrbench.runner import RunRequest, run
 
-from gpu_common import measured_protocol, script_arguments, script_device
+from gpu_common import measured_protocol, script_arguments, script_device, tiny_run_options
 
 HEADLINES = {
     "osr": ["auroc", "oscr", "macro_f1", "accuracy"],
@@ -98,7 +98,7 @@ def main() -> int:
 
     request = RunRequest(method="mls", protocol=protocol, scorers=scorers, splits=[0], data=DataOptions(args.data_root),
                          device=device.type, results_dir=args.out / "results", overrides=overrides,
-                         force=True, quiet=False)
+                         force=True, quiet=False, **tiny_run_options(args.tiny))
     began = time.perf_counter()
     (record,) = run(request)
     total = time.perf_counter() - began
@@ -111,8 +111,9 @@ def main() -> int:
         metrics = record["metrics"]["mls"][name]
         keys = HEADLINES.get(name) or [k for k in metrics if k.endswith((".auroc", ".tnr_at_95tpr", ".dtacc"))]
         figures = {k: metrics[k] for k in keys if k in metrics}
-        summary["scorers"][name] = {"seconds": cost["score_seconds"][name], **figures}
-        print(f"-- {name}: {cost['score_seconds'][name]:.2f} s")
+        seconds = cost["score_seconds"]["mls"][name]  # schema 2: per postprocessor, then per scorer
+        summary["scorers"][name] = {"seconds": seconds, **figures}
+        print(f"-- {name}: {seconds:.2f} s")
         for key, value in figures.items():
             print(f"   {key}: {value:.4f}" if isinstance(value, float) else f"   {key}: {value}")
     if "corruption" in scorers:

@@ -265,7 +265,7 @@ def _request(args, **fields):
 
     return RunRequest(data=DataOptions(args.data_root, args.download), device=args.device,
                       results_dir=args.results_dir, overrides=parse_overrides(args.overrides), force=args.force,
-                      quiet=args.quiet, limit=args.limit, **fields)
+                      quiet=args.quiet, limit=args.limit, health_check=args.health_check, **fields)
 
 
 def _parallel(value: str) -> int | None:
@@ -319,7 +319,7 @@ def cmd_run(args) -> int:
 
     request = _request(args, method=args.method, protocol=args.protocol, augment=args.augment,
                        scorers=_names(args.scorer), postprocessors=args.postprocessor, splits=args.split,
-                       seed=args.seed, health_check=args.health_check, no_rerun=args.no_rerun)
+                       seed=args.seed, no_rerun=args.no_rerun)
     run = Run(request)
     workers = min(_parallel_trainings(args.parallel, run), len(run.splits))
     if workers > 1:

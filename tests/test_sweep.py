@@ -213,3 +213,14 @@ def test_bad_sweep_input_is_one_clear_line_before_anything_runs(tmp_path, capsys
     code, out = run_cli(capsys, "sweep", *args, "--results-dir", tmp_path / "res", "--data-root", tmp_path)
     assert code == 2 and message in out and "Traceback" not in out
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.slow
+def test_sweep_passes_no_health_check_to_its_jobs(data_root, tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out = run_cli(capsys, "sweep", "--method", "ce", "--split", "0", "--workers", 1, "--no-health-check",
+                        "--results-dir", res, "--data-root", data_root, "--quiet", "--set", "epochs=1", "lr=0")
+    assert code == 0, out
+    (path,) = res.rglob("split0-seed0.json")
+    record = json.loads(path.read_text())
+    assert record["health_check"] is False and "did not learn" in record["warnings"][0]
