@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from osrbench.api import OpenSetModel, Prediction, RunContext
+from osrbench.types import OpenSetModel, Prediction, RunContext
 
 
 def to_float(images: Tensor, ctx: RunContext | None = None) -> Tensor:

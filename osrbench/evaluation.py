@@ -2,7 +2,7 @@
 
 A run's evaluation is the list of postprocessors (each turns the model into known-ness scores) times
 the list of scorers (each turns labels and scores into metrics). Scorers keep their signature: they
-receive a :class:`~osrbench.api.ScoredModel` whose ``predict`` gives the model's labels and one
+receive a :class:`~osrbench.types.ScoredModel` whose ``predict`` gives the model's labels and one
 postprocessor's scores. Results are stored per postprocessor, then per scorer (record schema 2).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-from osrbench.api import (
+from osrbench.types import (
     MethodSpec,
     OpenSetModel,
     OsrbenchError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from osrbench.api import OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.types import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import predict_all, to_float
 from osrbench.training import UntrainedModel
 

@@ -20,7 +20,7 @@ import torch
 from rich.markup import escape
 
 from osrbench import attempts
-from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.types import AugmentationSpec, DataOptions, MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.claims import claim_record, lock_path
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.data import load_dataset
