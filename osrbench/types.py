@@ -334,10 +334,17 @@ class ScoredModel(OpenSetModel):
             return getattr(self._modules["model"], name)
 
     def predict(self, images: Tensor) -> Prediction:
-        return Prediction(self.model.predict(images).labels, self.postprocessor.score(self.model, images))
+        own = self.model.predict(images)
+        scores = own.scores if type(self.postprocessor) is OwnScore else self.postprocessor.score(self.model, images)
+        return Prediction(own.labels, scores)
 
     def embed(self, images: Tensor) -> Tensor:
         return self.model.embed(images)
+
+    def predicted(self, images: Tensor, ctx: "RunContext", batch_size: int) -> Prediction | None:
+        """The whole set ``images`` predicted in batches of ``batch_size``, if the harness already holds it
+        (``predict_all`` asks first); None: predict it."""
+        return None
 
 
 def trained_model(model: OpenSetModel) -> OpenSetModel:
