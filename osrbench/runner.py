@@ -344,7 +344,8 @@ class Run:
         check_trained_model(own, split, ctx, f"method {self.method.name!r}")
         save_weights(model, self.method, self.method_config, work_dir)  # before scoring: a scoring failure keeps them
         results = self.evaluation.evaluate(model, own, split, ctx, self.evaluation.everything())  # failures recorded
-        record = merge_into_record(self._new_record(split, model, ctx, clock.seconds, earlier), self.evaluation, results)
+        record = self._new_record(split, model, ctx, clock.seconds, earlier)
+        record = merge_into_record(record, self.evaluation, results)
         record["cost"]["wall_seconds"] = round(time.perf_counter() - began, 3)
         write_record(record, path)
         return record
@@ -400,7 +401,7 @@ class Run:
             },
             "method_info": ctx.extra_record,
             "warnings": ctx.warnings,
-            "health_check": r.health_check,  # False: made with --no-health-check (reproduce repeats that)
+            "health_check": self.request.health_check,  # False: made with --no-health-check (reproduce repeats that)
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
