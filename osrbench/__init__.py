@@ -1,7 +1,10 @@
-"""osrbench: a benchmark harness for open-set recognition."""
+"""osrbench: a benchmark harness for open-set recognition.
 
-from importlib.metadata import PackageNotFoundError, version
+The package's top (docs/architecture.md): it re-exports the public API and makes the installed
+plugins' datasets the default dataset registry of ``osrbench.data``.
+"""
 
+from osrbench import data as _data
 from osrbench.api import (
     Augmentation,
     AugmentationSpec,
@@ -26,11 +29,10 @@ from osrbench.api import (
     TrainData,
 )
 from osrbench.hookspecs import hookimpl
+from osrbench.plugins import installed_datasets as _installed_datasets
+from osrbench.version import __version__
 
-try:
-    __version__ = version("osrbench")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+_data.use_installed_datasets(_installed_datasets)
 
 __all__ = [
     "AugmentContext",

@@ -7,7 +7,9 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from osrbench.api import OpenSetModel, Prediction, RunContext
+from osrbench.types import OpenSetModel, Prediction, RunContext, ScoredModel
+
+PREDICT_BATCH = 1024  # the inference batch size of predict_all and of the scorers, unless set otherwise
 
 
 def to_float(images: Tensor, ctx: RunContext | None = None) -> Tensor:
@@ -65,8 +67,12 @@ def map_batches(fn: Callable[[Tensor], Tensor | tuple], images: Tensor, ctx: Run
     return joined if len(joined) > 1 else joined[0]
 
 
-def predict_all(model: OpenSetModel, images: Tensor, ctx: RunContext, batch_size: int = 1024) -> Prediction:
-    """``model.predict`` over a whole set, in eval mode; scores as float32."""
+def predict_all(model: OpenSetModel, images: Tensor, ctx: RunContext, batch_size: int = PREDICT_BATCH) -> Prediction:
+    """``model.predict`` over a whole set, in eval mode; scores as float32. A scored model answers a test set
+    from the prediction the harness made once per trained model (``osrbench.predictions``)."""
+    made = model.predicted(images, ctx, batch_size) if isinstance(model, ScoredModel) else None
+    if made is not None:
+        return made
     was_training = model.training
     model.eval()
     try:

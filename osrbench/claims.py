@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 from osrbench.safe_files import loads, read_text
 
 HEARTBEAT_SECONDS = 30.0

@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-import osrbench
-from osrbench.api import DataOptions, OsrbenchError
+from osrbench.types import DataOptions, OsrbenchError
 from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
 from osrbench.plugins import KINDS, failure_line, load_plugins
 from osrbench.progress import console_for
 from osrbench.signals import Terminated, terminate_like_interrupt
+from osrbench.version import __version__
 
 console = console_for()  # stdout: no wrapped table cells when it is a log or a pipe
 
@@ -244,7 +244,7 @@ def _with_debug_flag(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="osrbench", description="A benchmark harness for open-set recognition.")
-    parser.add_argument("--version", action="version", version=f"osrbench {osrbench.__version__}")
+    parser.add_argument("--version", action="version", version=f"osrbench {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also OSRBENCH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -540,7 +540,7 @@ def _crash_report() -> Path:
     """Write the current exception's traceback to a file in the temp folder; returns its path."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path(tempfile.gettempdir()) / f"osrbench-error-{stamp}-{os.getpid()}.txt"
-    path.write_text(f"osrbench {osrbench.__version__}, argv {sys.argv}\n\n{traceback.format_exc()}")
+    path.write_text(f"osrbench {__version__}, argv {sys.argv}\n\n{traceback.format_exc()}")
     return path
 
 

@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 
 
 def option(default: Any, help: str) -> Any:

@@ -17,11 +17,12 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from osrbench.api import DataOptions, DatasetSpec, OsrbenchError
+from osrbench.types import DataOptions, DatasetSpec, OsrbenchError
 from osrbench.names import check_name
 
 DEFAULT_ROOT = Path(os.environ.get("OSRBENCH_DATA", Path.home() / ".cache" / "osrbench" / "data"))
@@ -151,10 +152,23 @@ def _to_nchw(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def _registered(name: str, options: DataOptions) -> DatasetSpec | None:
-    from osrbench.plugins import load_plugins
+_installed_datasets: Callable[[], Any] | None = None
 
-    registry = options.datasets if options.datasets is not None else load_plugins().datasets
+
+def use_installed_datasets(registry: Callable[[], Any]) -> None:
+    """Set where ``DataOptions.datasets = None`` looks for registered datasets: ``registry()`` returns
+    the installed plugins' registry. The package's top wires it in (this module is below the plugins)."""
+    global _installed_datasets
+    _installed_datasets = registry
+
+
+def _registered(name: str, options: DataOptions) -> DatasetSpec | None:
+    """The spec registered as ``name`` in the registry ``options.datasets`` (None: the installed plugins')."""
+    registry = options.datasets
+    if registry is None and _installed_datasets is not None:
+        registry = _installed_datasets()
+    if registry is None:
+        return None
     return registry.get(name) if name in registry or name in registry.clashes else None
 
 

@@ -2,7 +2,7 @@
 
 A run's evaluation is the list of postprocessors (each turns the model into known-ness scores) times
 the list of scorers (each turns labels and scores into metrics). Scorers keep their signature: they
-receive a :class:`~osrbench.api.ScoredModel` whose ``predict`` gives the model's labels and one
+receive a :class:`~osrbench.types.ScoredModel` whose ``predict`` gives the model's labels and one
 postprocessor's scores. Results are stored per postprocessor, then per scorer (record schema 2).
 """
 
@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from osrbench.api import (
+from osrbench.batches import to_float
+from osrbench.types import (
     MethodSpec,
     OpenSetModel,
     OsrbenchError,
@@ -25,12 +27,14 @@ from osrbench.api import (
     PostprocessorSpec,
     RunContext,
     ScoredModel,
+    ScorerSpec,
     Split,
     TrainData,
 )
 from osrbench.config import build_config, config_dict
 from osrbench.health import ContractViolation, prediction_problem
 from osrbench.plugins import Plugins
+from osrbench.predictions import TestPredictions
 from osrbench.scorer_contract import checked_result
 
 Todo = dict[str, list[str]]  # postprocessor -> the scorers still to run for it
@@ -131,10 +135,12 @@ class Evaluation:
         spec = self.postprocessors[name]
         return spec.build(self.pp_configs[name]) if spec else OwnScore()
 
-    def evaluate(self, model: OpenSetModel, split: Split, ctx: RunContext, todo: Todo) -> dict[str, Any]:
-        """Fit each postprocessor of ``todo`` on the training data, then run its scorers.
+    def evaluate(self, model: OpenSetModel, own: TestPredictions, split: Split, ctx: RunContext,
+                 todo: Todo) -> dict[str, Any]:
+        """Postprocess, then score: fit each postprocessor of ``todo`` on the training data, then run its scorers.
 
-        Scorers write their figures into ``<run folder>/<postprocessor>/``; the record lists them
+        Every postprocessor and scorer reads the model's own test-set predictions from ``own`` (made
+        once). Scorers write their figures into ``<run folder>/<postprocessor>/``; the record lists them
         relative to the run folder. Each postprocessor and scorer fails alone: its error is kept in
         ``failures[pp][scorer]`` (and the files it left are removed) while the others go on. A scorer that
         does not read the scores (``ScorerSpec.reads_scores``) runs once; the other postprocessors get its
@@ -143,52 +149,64 @@ class Evaluation:
         """
         model.eval()
         train = TrainData(split.train_images, split.train_labels, split.num_classes)
-        metrics: dict[str, dict[str, Any]] = {}
-        failures: dict[str, dict[str, str]] = {}
-        seconds: dict[str, dict[str, float]] = {}
-        fit_seconds: dict[str, float] = {}
+        results: dict[str, Any] = {"todo": todo, "metrics": {}, "failures": {}, "score_seconds": {}, "fit_seconds": {}}
         by_name = {s.name: s for s in self.scorers}
         pairs = [(pp, scorer) for pp, scorers in todo.items() for scorer in scorers]
-        fitted: dict[str, ScoredModel | str] = {}  # a fitted model, or why the postprocessor failed
+        fitted: dict[str, CheckedModel | str] = {}  # a fitted model, or why the postprocessor failed
         once: dict[str, dict[str, Any]] = {}  # results of the scorers that do not read the scores
         for pp, scorer_name in ctx.progress.track(pairs, "scoring"):
             if scorer_name in once:
-                metrics.setdefault(pp, {})[scorer_name] = once[scorer_name]
-                seconds.setdefault(pp, {})[scorer_name] = 0.0
+                results["metrics"].setdefault(pp, {})[scorer_name] = once[scorer_name]
+                results["score_seconds"].setdefault(pp, {})[scorer_name] = 0.0
                 continue
-            if pp not in fitted:
+            if pp not in fitted:  # each postprocessor is fitted just before its scorers run
                 postprocessor = self.build(pp)
                 t0 = time.perf_counter()
-                try:
-                    postprocessor.fit(model, train, ctx)
-                    fitted[pp] = CheckedModel(model, postprocessor, split.num_classes, pp).eval()
-                except Exception as exc:  # any failure of a plugin: recorded, the others go on
-                    fitted[pp] = f"fitting the postprocessor failed: {_reason(exc)}"
-                fit_seconds[pp] = round(time.perf_counter() - t0, 3)
+                fitted[pp] = postprocess(postprocessor, pp, model, own, train, ctx)
+                results["fit_seconds"][pp] = round(time.perf_counter() - t0, 3)
             scorer = by_name[scorer_name]
-            pp_ctx = dataclasses.replace(ctx, work_dir=ctx.work_dir / pp)
-            before = _files(pp_ctx.work_dir)
             t0 = time.perf_counter()
             try:
-                if isinstance(fitted[pp], str):
-                    raise ScorerFailed(fitted[pp])
-                result = checked_result(scorer.name, scorer.score(fitted[pp], split, self.scorer_configs[scorer.name],
-                                                                   pp_ctx))
+                result = score(scorer, self.scorer_configs[scorer.name], fitted[pp], pp, split, ctx)
             except Exception as exc:
                 message = f"postprocessor {pp!r}, scorer {scorer.name!r}: {_reason(exc)}"
-                failures.setdefault(pp, {})[scorer.name] = message
+                results["failures"].setdefault(pp, {})[scorer.name] = message
                 ctx.progress.warn(f"{message}; recorded as failed, the other scorers go on")
-                for leftover in _files(pp_ctx.work_dir) - before:
-                    leftover.unlink(missing_ok=True)
                 continue
-            seconds.setdefault(pp, {})[scorer.name] = round(time.perf_counter() - t0, 3)
-            if "plots" in result:
-                result = {**result, "plots": [f"{pp}/{name}" for name in result["plots"]]}
-            metrics.setdefault(pp, {})[scorer.name] = result
+            results["score_seconds"].setdefault(pp, {})[scorer.name] = round(time.perf_counter() - t0, 3)
+            results["metrics"].setdefault(pp, {})[scorer.name] = result
             if not scorer.reads_scores:
                 once[scorer.name] = result
-        return {"todo": todo, "metrics": metrics, "failures": failures, "score_seconds": seconds,
-                "fit_seconds": fit_seconds}
+        return results
+
+
+def postprocess(postprocessor: Postprocessor, name: str, model: OpenSetModel, own: TestPredictions,
+                train: TrainData, ctx: RunContext) -> CheckedModel | str:
+    """The postprocessor fitted on the training data, as the model scorers see; or why fitting it failed."""
+    try:
+        postprocessor.fit(model, train, ctx)
+    except Exception as exc:  # any failure of a plugin: recorded, the others go on
+        return f"fitting the postprocessor failed: {_reason(exc)}"
+    return CheckedModel(model, postprocessor, own, name).eval()
+
+
+def score(scorer: ScorerSpec, config: Any, scored: CheckedModel | str, pp: str, split: Split,
+          ctx: RunContext) -> dict[str, Any]:
+    """One scorer's checked result for the model seen through postprocessor ``pp``; its figures go into
+    ``<work dir>/<pp>/`` and are listed relative to the work dir. A failure raises, leaving no files behind."""
+    pp_ctx = dataclasses.replace(ctx, work_dir=ctx.work_dir / pp)
+    before = _files(pp_ctx.work_dir)
+    try:
+        if isinstance(scored, str):
+            raise ScorerFailed(scored)
+        result = checked_result(scorer.name, scorer.score(scored, split, config, pp_ctx))
+    except Exception:
+        for leftover in _files(pp_ctx.work_dir) - before:
+            leftover.unlink(missing_ok=True)
+        raise
+    if "plots" in result:
+        result = {**result, "plots": [f"{pp}/{name}" for name in result["plots"]]}
+    return result
 
 
 class ScorerFailed(OsrbenchError):
@@ -208,19 +226,43 @@ def _files(folder: Path) -> set[Path]:
 
 class CheckedModel(ScoredModel):
     """A :class:`ScoredModel` whose every ``predict`` batch is checked against the contract, so a model that
-    emits a wrong label or score on a later batch is a failure naming it, not a wrong metric."""
+    emits a wrong label or score on a later batch is a failure naming it, not a wrong metric.
 
-    def __init__(self, model: OpenSetModel, postprocessor: Postprocessor, num_classes: int, name: str):
+    A test set is predicted from the model's own prediction made once (``own``), once per postprocessor
+    and shared by its scorers.
+    """
+
+    def __init__(self, model: OpenSetModel, postprocessor: Postprocessor, own: TestPredictions, name: str):
         super().__init__(model, postprocessor)
-        self.num_classes, self.name = num_classes, name
+        self.own, self.name = own, name
+        self.num_classes = own.split.num_classes
+        self._sets: dict[int, Prediction] = {}  # id of a test set's images -> its prediction
 
-    def predict(self, images: Tensor) -> Prediction:
-        prediction = super().predict(images)
-        problem = prediction_problem(prediction, len(images), self.num_classes)
+    def check(self, prediction: Prediction, batch: int) -> Prediction:
+        problem = prediction_problem(prediction, batch, self.num_classes)
         if problem:
             raise ContractViolation(f"the model seen through postprocessor {self.name!r} breaks the predict() "
                                     f"contract: {problem}")
         return prediction
+
+    def predict(self, images: Tensor) -> Prediction:
+        return self.check(super().predict(images), len(images))
+
+    @torch.no_grad()
+    def predicted(self, images: Tensor, ctx: RunContext, batch_size: int) -> Prediction | None:
+        made = self.own.of(images, batch_size)
+        if made is None:
+            return None
+        if id(made.images) not in self._sets:
+            parts = []
+            with ctx.autocast():
+                for batch, output in made.batches():
+                    scores = (output.scores if type(self.postprocessor) is OwnScore
+                              else self.postprocessor.score(self.model, to_float(batch, ctx)))
+                    parts.append(self.check(Prediction(output.labels, scores), len(batch)))
+            self._sets[id(made.images)] = Prediction(torch.cat([p.labels for p in parts]),
+                                                     torch.cat([p.scores for p in parts]).float())
+        return self._sets[id(made.images)]
 
 
 def merge_into_record(record: dict[str, Any], evaluation: Evaluation, results: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Checks of a trained model before it is scored: the ``predict`` contract and better-than-chance accuracy.
 
-Both run on the known test set right after training, so a broken plugin or a model that did not
-learn stops the run with one line naming the problem, instead of a traceback deep in a metric or
-a record with a meaningless number.
+Both read the model's own prediction of the known test set (``osrbench.predictions``) right after
+training, so a broken plugin or a model that did not learn stops the run with one line naming the
+problem, instead of a traceback deep in a metric or a record with a meaningless number.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from osrbench.api import OpenSetModel, OsrbenchError, RunContext, Split
-from osrbench.batches import predict_all, to_float
+from osrbench.predictions import SetPrediction, TestPredictions
 from osrbench.training import UntrainedModel
+from osrbench.types import OsrbenchError, RunContext, Split
 
-CONTRACT_BATCH = 256
 # Accuracy must exceed chance by this share of the way from chance (1/K) to perfect.
 ABOVE_CHANCE = 0.2
 
@@ -45,20 +44,23 @@ def prediction_problem(prediction: object, batch: int, num_classes: int) -> str 
     return None
 
 
-@torch.no_grad()
-def check_contract(model: OpenSetModel, split: Split, ctx: RunContext, owner: str) -> None:
-    """Call ``predict`` once on the first known test images and check what comes back."""
-    images = to_float(split.test_images[:CONTRACT_BATCH], ctx)
-    with ctx.autocast():
-        prediction = model.predict(images)
-    problem = prediction_problem(prediction, len(images), split.num_classes)
+def check_trained_model(own: TestPredictions, split: Split, ctx: RunContext, owner: str) -> None:
+    """The health check after training, on the model's own prediction of the known test set."""
+    check_contract(own.known, split.num_classes, owner)
+    check_above_chance(own.known, split, ctx)
+
+
+def check_contract(known: SetPrediction, num_classes: int, owner: str) -> None:
+    """Check what ``predict`` returned for the first batch of known test images."""
+    images, output = known.batches()[0]
+    problem = prediction_problem(output, len(images), num_classes)
     if problem:
         raise ContractViolation(f"{owner}: the model breaks the predict() contract: {problem}")
 
 
-def check_above_chance(model: OpenSetModel, split: Split, ctx: RunContext) -> float:
+def check_above_chance(known: SetPrediction, split: Split, ctx: RunContext) -> float:
     """Closed-set accuracy on the known test set; UntrainedModel (see ``RunContext.unhealthy``) if near chance."""
-    labels = predict_all(model, split.test_images, ctx).labels
+    labels = known.joined().labels
     accuracy = float((labels.cpu() == split.test_labels.cpu()).float().mean())
     chance = 1.0 / split.num_classes
     if accuracy <= chance + ABOVE_CHANCE * (1 - chance):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pluggy
 
-from osrbench.api import (
+from osrbench.types import (
     AugmentationSpec,
     DatasetSpec,
     ExecutorSpec,

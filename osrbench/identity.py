@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from osrbench.api import Split
+from osrbench.types import Split
 
 THREADS = re.compile(r"\b(\d+) threads\b")
 

@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 from osrbench.claims import ClaimHeld
 from osrbench.evaluation import failure_lines
 from osrbench.progress import Progress

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from osrbench.api import Split
+from osrbench.types import Split
 
 
 def first_per_class(labels: Tensor, n: int) -> Tensor:

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 
 
 class InvalidMetricInput(OsrbenchError, ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+@-]+")
 RULE = "letters, digits and _ . + @ - only, no '..'"

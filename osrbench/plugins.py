@@ -20,7 +20,7 @@ from typing import Any, Generic, Iterator, TypeVar
 import pluggy
 
 from osrbench import hookspecs
-from osrbench.api import OsrbenchError, ProtocolSpec
+from osrbench.types import OsrbenchError, ProtocolSpec
 from osrbench.names import name_problem
 from osrbench.protocol_files import load_protocol_file, protocol_files_in
 
@@ -231,3 +231,8 @@ def build_plugins(eps: list[EntryPoint] | None = None, extra: dict[str, Any] | N
 def load_plugins() -> Plugins:
     """The installed plugins, loaded once per process."""
     return build_plugins()
+
+
+def installed_datasets() -> Registry:
+    """The installed plugins' datasets: the registry a ``DataOptions`` without one uses."""
+    return load_plugins().datasets

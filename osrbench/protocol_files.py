@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from osrbench import safe_files
-from osrbench.api import DataOptions, OsrbenchError, ProtocolSpec, Split
+from osrbench.types import DataOptions, OsrbenchError, ProtocolSpec, Split
 from osrbench.data import ArrayDataset, load_dataset
 from osrbench.names import name_problem
 

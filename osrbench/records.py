@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-import osrbench
 from osrbench import safe_files
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 from osrbench.schema import CURRENT as SCHEMA
 from osrbench.schema import upgrade
+from osrbench.version import __version__
 
 
 def run_label(name: str, augmentation: str | None, overrides_hash: str | None) -> str:
@@ -206,7 +206,7 @@ def move_aside(path: Path, why: str = "corrupt") -> Path:
     raise OsrbenchError(f"{path} is {why} and 1000 copies were already moved aside; clean up {path.parent}")
 
 
-REVISION_FILE = Path(osrbench.__file__).resolve().parent.parent / "REVISION"
+REVISION_FILE = Path(__file__).resolve().parent.parent / "REVISION"  # beside the osrbench package
 
 
 def _git_head(source: Path) -> str | None:
@@ -233,7 +233,7 @@ def git_revision() -> str | None:
 
 def versions() -> dict[str, Any]:
     return {
-        "osrbench": osrbench.__version__,
+        "osrbench": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git_revision": git_revision(),

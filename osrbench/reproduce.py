@@ -16,7 +16,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from osrbench.api import DataOptions, OsrbenchError
+from osrbench.types import DataOptions, OsrbenchError
 from osrbench.config import config_dict
 from osrbench.plugins import load_plugins
 from osrbench.protocol_files import restore_protocol_file

@@ -20,7 +20,6 @@ import torch
 from rich.markup import escape
 
 from osrbench import attempts
-from osrbench.api import AugmentationSpec, DataOptions, MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.claims import claim_record, lock_path
 from osrbench.config import build_config, config_dict, config_hash, split_overrides
 from osrbench.data import load_dataset
@@ -36,8 +35,9 @@ from osrbench.evaluation import (
 from osrbench.identity import differences, record_identity, split_hash
 from osrbench.limit import limit_split
 from osrbench.protocol_files import protocol_copy
-from osrbench.health import check_above_chance, check_contract
+from osrbench.health import check_trained_model
 from osrbench.plugins import Plugins, load_plugins
+from osrbench.predictions import predict_test_sets
 from osrbench.progress import Progress
 from osrbench.safe_files import refuse_links, refuse_links_within
 from osrbench.records import (
@@ -53,6 +53,16 @@ from osrbench.records import (
     write_record,
 )
 from osrbench.training import TrainingFailed
+from osrbench.types import (
+    AugmentationSpec,
+    DataOptions,
+    MethodSpec,
+    OpenSetModel,
+    OsrbenchError,
+    ProtocolSpec,
+    RunContext,
+    Split,
+)
 from osrbench.weights import load_weights, save_weights, weights_path
 
 
@@ -322,41 +332,54 @@ class Run:
 
     def _train_and_score(self, split_index: int, path: Path, work_dir: Path, progress: Progress,
                          clock: "Stopwatch", earlier: attempts.Attempts) -> dict[str, Any]:
-        r = self.request
+        """One split's life in stages: load split -> train -> predict once -> health check -> postprocess and
+        score -> record."""
         began = time.perf_counter()
-        split = self.protocol.load(split_index, self.data)
-        if r.limit:
-            split = limit_split(split, r.limit)
-        if self.device.type == "cuda":
-            split = split.to(self.device)
-        seed_everything(r.seed)
+        split = load_split(self.protocol, split_index, self.data, self.request.limit, self.device)
+        ctx = self._context(work_dir, progress)
+        self._announce(split, progress)
+        with clock:
+            model = train(self.method, self.method_config, split, ctx)  # the method resumes from its checkpoints
+        own = predict_test_sets(model, split, ctx)
+        check_trained_model(own, split, ctx, f"method {self.method.name!r}")
+        save_weights(model, self.method, self.method_config, work_dir)  # before scoring: a scoring failure keeps them
+        results = self.evaluation.evaluate(model, own, split, ctx, self.evaluation.everything())  # failures recorded
+        record = self._new_record(split, model, ctx, clock.seconds, earlier)
+        record = merge_into_record(record, self.evaluation, results)
+        record["cost"]["wall_seconds"] = round(time.perf_counter() - began, 3)
+        write_record(record, path)
+        return record
+
+    def _context(self, work_dir: Path, progress: Progress) -> RunContext:
+        """A fresh seed, the augmentation built, and what the method and scorers may use of the harness."""
+        seed_everything(self.request.seed)
         augmentation = self.augmentation.build(self.aug_config) if self.augmentation else None
-        ctx = RunContext(device=self.device, seed=r.seed, work_dir=work_dir, progress=progress,
-                         augmentation=augmentation, data=self.data, health_check=r.health_check)
-        config = {
-            "method": config_dict(self.method_config),
-            "augmentation": config_dict(self.aug_config) if self.aug_config else None,
-            **self.evaluation.config(),
-        }
-        names = {"name": self.record_name, "method": self.method.name, "protocol": self.protocol.name,
-                 "augmentation": self.augmentation.name if self.augmentation else None,
-                 "split": split_index, "seed": r.seed, "label": self.label}
-        self.plugins.hook.osrbench_run_started(run={**names, "config": config})
-        progress.log(f"[bold]{escape(self.label)}[/bold] on {escape(self.protocol.name)} split {split_index} "
+        return RunContext(device=self.device, seed=self.request.seed, work_dir=work_dir, progress=progress,
+                          augmentation=augmentation, data=self.data, health_check=self.request.health_check)
+
+    def _names(self, split_index: int) -> dict[str, Any]:
+        return {"name": self.record_name, "method": self.method.name, "protocol": self.protocol.name,
+                "augmentation": self.augmentation.name if self.augmentation else None,
+                "split": split_index, "seed": self.request.seed, "label": self.label}
+
+    def _config(self) -> dict[str, Any]:
+        return {"method": config_dict(self.method_config),
+                "augmentation": config_dict(self.aug_config) if self.aug_config else None,
+                **self.evaluation.config()}
+
+    def _announce(self, split: Split, progress: Progress) -> None:
+        """Tell the observer plugins and the user what starts training."""
+        self.plugins.hook.osrbench_run_started(run={**self._names(split.index), "config": self._config()})
+        progress.log(f"[bold]{escape(self.label)}[/bold] on {escape(self.protocol.name)} split {split.index} "
                      f"({len(split.train_images)} train, {len(split.test_images)} known test, "
                      f"{len(split.unknown_images)} unknown test) on {self.device}")
-        with clock:
-            model = self.method.fit(split, self.method_config, ctx)
-        if not isinstance(model, OpenSetModel):
-            raise OsrbenchError(f"method {self.method.name!r}: fit() returned {type(model).__name__}, not the trained "
-                                "OpenSetModel; a bug in the method's plugin")
-        model.eval()
-        check_contract(model, split, ctx, f"method {self.method.name!r}")
-        check_above_chance(model, split, ctx)
-        save_weights(model, self.method, self.method_config, work_dir)  # before scoring: a scoring failure keeps them
-        results = self.evaluation.evaluate(model, split, ctx, self.evaluation.everything())  # failures recorded
-        record = {
-            "schema": SCHEMA, **names,
+
+    def _new_record(self, split: Split, model: OpenSetModel, ctx: RunContext, train_seconds: float,
+                    earlier: attempts.Attempts) -> dict[str, Any]:
+        """The record of a split just trained, before its metrics are merged in."""
+        config = self._config()
+        return {
+            "schema": SCHEMA, **self._names(split.index),
             "protocol_version": self.protocol.version,
             "split_family": split.split_family,
             "split_hash": split_hash(split),
@@ -364,10 +387,10 @@ class Run:
             "data_fingerprint": split.fingerprint,
             "config": {"method": config["method"], "augmentation": config["augmentation"]},
             "overrides": self.training_overrides,
-            "limit": r.limit,
+            "limit": self.request.limit,
             "metrics": {},
             "cost": {
-                "train_seconds": round(earlier.train_seconds + clock.seconds, 3),
+                "train_seconds": round(earlier.train_seconds + train_seconds, 3),
                 "attempts": earlier.count + 1,
                 "resumed": earlier.resumed,
                 "device": device_name(self.device),
@@ -378,14 +401,28 @@ class Run:
             },
             "method_info": ctx.extra_record,
             "warnings": ctx.warnings,
-            "health_check": r.health_check,  # False: made with --no-health-check (reproduce repeats that)
+            "health_check": self.request.health_check,  # False: made with --no-health-check (reproduce repeats that)
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        record = merge_into_record(record, self.evaluation, results)
-        record["cost"]["wall_seconds"] = round(time.perf_counter() - began, 3)
-        write_record(record, path)
-        return record
+
+
+def load_split(protocol: ProtocolSpec, index: int, data: DataOptions, limit: int | None,
+               device: torch.device) -> Split:
+    """Stage one: the protocol's split ``index`` (at most ``limit`` images per class), on ``device``."""
+    split = protocol.load(index, data)
+    if limit:
+        split = limit_split(split, limit)
+    return split.to(device) if device.type == "cuda" else split
+
+
+def train(method: MethodSpec, config: Any, split: Split, ctx: RunContext) -> OpenSetModel:
+    """The method's trained model, in eval mode."""
+    model = method.fit(split, config, ctx)
+    if not isinstance(model, OpenSetModel):
+        raise OsrbenchError(f"method {method.name!r}: fit() returned {type(model).__name__}, not the trained "
+                            "OpenSetModel; a bug in the method's plugin")
+    return model.eval()
 
 
 class Stopwatch:
@@ -423,19 +460,16 @@ def add_scores(path: Path, record: dict[str, Any], evaluation: Evaluation, todo:
                  "with other options); scoring them from the kept weights")
     method = plugins.methods.get(record["method"])
     data = dataclasses.replace(data, datasets=plugins.datasets)
-    split = plugins.protocol(record["protocol"]).load(record["split"], data)
-    if record.get("limit"):
-        split = limit_split(split, record["limit"])
+    split = load_split(plugins.protocol(record["protocol"]), record["split"], data, record.get("limit"), device)
     if split.fingerprint != record.get("data_fingerprint"):
         raise OsrbenchError(f"{path}: the data of {record['protocol']} split {record['split']} differ from those the "
                             f"run was trained on (fingerprint {split.fingerprint} vs {record.get('data_fingerprint')}); "
                             "point --data-root at the same copy or rerun with --force")
-    if device.type == "cuda":
-        split = split.to(device)
     seed_everything(record["seed"])
     ctx = RunContext(device=device, seed=record["seed"], work_dir=path.with_suffix(""), progress=progress, data=data)
     model = load_weights(ctx.work_dir, method, split, ctx)
-    updated = merge_into_record(record, evaluation, evaluation.evaluate(model, split, ctx, todo))
+    results = evaluation.evaluate(model, predict_test_sets(model, split, ctx), split, ctx, todo)
+    updated = merge_into_record(record, evaluation, results)
     write_record(updated, path)
     return updated
 

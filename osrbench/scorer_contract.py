@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from osrbench.api import OsrbenchError
+from osrbench.types import OsrbenchError
 from osrbench.safe_files import MAX_JSON_DEPTH
 
 MAX_DEPTH = MAX_JSON_DEPTH - 8  # the record adds metrics.pp.scorer above a scorer's result

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from rich.markup import escape
 
-from osrbench.api import Executor, OsrbenchError
+from osrbench.types import Executor, OsrbenchError
 from osrbench.jobs import Job, JobResult
 from osrbench.plugins import Plugins
 from osrbench.progress import Progress

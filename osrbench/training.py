@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from rich.markup import escape
 
-from osrbench.api import OsrbenchError, RunContext
+from osrbench.types import OsrbenchError, RunContext
 from osrbench.records import move_aside
 from osrbench.safe_files import atomic_write
 

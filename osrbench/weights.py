@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from osrbench.api import MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
+from osrbench.types import MethodSpec, OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.config import config_dict, config_from_dict
 from osrbench.training import save_atomic
 

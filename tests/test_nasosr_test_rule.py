@@ -7,7 +7,7 @@ import torch
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.derived_net import DerivedEncoder
 from osrbench_nasosr.model import NasOsrModel
-from osrbench_nasosr.test_rule import (
+from osrbench_nasosr.rejection_rule import (
     GaussianRule,
     class_statistics,
     decide,

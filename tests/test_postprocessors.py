@@ -245,7 +245,7 @@ def test_a_scorer_that_does_not_read_the_scores_runs_once_per_training(tmp_path)
 
 
 def test_the_nas_osr_rule_statistics_are_postprocessors_of_its_model():
-    from osrbench_nasosr.test_rule import known_score
+    from osrbench_nasosr.rejection_rule import known_score
 
     class Parts(OpenSetModel):
         def score_parts(self, x):

@@ -14,9 +14,9 @@ The whole pipeline of ``shared/methods/nas-osr.md`` runs in :func:`fit`:
    given architecture without searching; such runs are recorded as ``nas-osr-fixed-arch``.
 3. **Retraining** (``retrain.py``): the derived encoder (``derived_net.py``) with the latent head
    and decoder, re-initialised and trained on all known classes.
-4. **Test rule** (``test_rule.py``, ``model.py``): counterfactual minimum-reconstruction rejection
-   (τ_rec keeps 95% of training samples known), Gaussian class-attribute rejection, classifier
-   label. The continuous known-ness score for AUROC is by default the Gaussian statistic
+4. **Rejection rule** (the paper's test rule; ``rejection_rule.py``, ``model.py``): counterfactual
+   minimum-reconstruction rejection (τ_rec keeps 95% of training samples known), Gaussian
+   class-attribute rejection, classifier label. The continuous known-ness score for AUROC is by default the Gaussian statistic
    ``−min_m D²_m(x)/d*_m`` (``--set score=rule`` for ``−max(r(x)/τ_rec, min_m D²_m(x)/d*_m)``; a
    harness choice, see ``model.py``); the scorer ``nas-osr-rule`` reports the rule's own F1 and the
    AUROC of each statistic.
@@ -41,7 +41,7 @@ from osrbench_nasosr.postprocessors import POSTPROCESSORS, REJECTION_STATISTICS
 from osrbench_nasosr.retrain import build_final_vae, retrain
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import search
-from osrbench_nasosr.test_rule import SCORE_FORMULAS, fit_test_rule
+from osrbench_nasosr.rejection_rule import SCORE_FORMULAS, fit_test_rule
 
 __all__ = ["FAST_OVERRIDES", "NasOsrConfig", "NasOsrModel", "fit"]
 

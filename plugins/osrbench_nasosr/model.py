@@ -20,7 +20,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from osrbench import OpenSetModel, Prediction
-from osrbench_nasosr.test_rule import TestRule, decide, known_score
+from osrbench_nasosr.rejection_rule import TestRule, decide, known_score
 from osrbench_nasosr.vae import ConditionalVAE
 
 

@@ -1,6 +1,6 @@
 """NAS-OSR's rejection statistics as postprocessors, so one trained model is scored by each of them.
 
-The test rule (``test_rule.py``) gives two statistics per image, each divided by its own threshold:
+The test rule (``rejection_rule.py``) gives two statistics per image, each divided by its own threshold:
 the counterfactual reconstruction error r/τ_rec and the Gaussian class-attribute statistic
 min_m D²_m/d*_m. ``nas-osr-gaussian`` scores −min_m D²_m/d*_m, ``nas-osr-reconstruction`` −r/τ_rec,
 and ``nas-osr-rule-score`` −max of the two (below −1 exactly where the rule rejects). The model
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from osrbench import OpenSetModel, Postprocessor, PostprocessorSpec
-from osrbench_nasosr.test_rule import SCORE_FORMULAS, known_score
+from osrbench_nasosr.rejection_rule import SCORE_FORMULAS, known_score
 
 REJECTION_STATISTICS = "rejection_statistics"  # model.score_parts(x) -> (labels, r/τ_rec, min_m D²_m/d*_m)
 

@@ -17,7 +17,7 @@ from osrbench.api import trained_model
 from osrbench.batches import map_batches
 from osrbench.metrics import auroc
 from osrbench_nasosr.model import NasOsrModel
-from osrbench_nasosr.test_rule import decide, open_set_f1
+from osrbench_nasosr.rejection_rule import decide, open_set_f1
 
 
 @dataclass

@@ -35,7 +35,7 @@ from osrbench_nasosr.derivation import Architecture, derive
 from osrbench_nasosr.losses import LossWeights, linear_warmup, nasosr_loss
 from osrbench_nasosr.operations import init_weights
 from osrbench_nasosr.supernet import SuperNet
-from osrbench_nasosr.test_rule import decide, fit_test_rule, open_set_f1
+from osrbench_nasosr.rejection_rule import decide, fit_test_rule, open_set_f1
 from osrbench_nasosr.vae import ConditionalVAE
 
 CHECKPOINT_SECONDS = 300.0  # a full-size super-network checkpoint is several GB

@@ -1,4 +1,4 @@
-"""The NAS-OSR test rule (GCM-CF style), fitted on the training set.
+"""The NAS-OSR rejection rule (the paper's test rule, GCM-CF style), fitted on the training set.
 
 1. One eval-mode pass over the training images (test transform) gives μ_u and the classifier's
    label. Per class c, over the *correctly classified* samples: the mean μ̄_c and covariance Σ_c of
