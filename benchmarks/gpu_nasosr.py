@@ -40,7 +40,7 @@ from osrbench_nasosr.retrain import build_final_vae, retrain_step
 from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
-from osrbench_nasosr.test_rule import fit_test_rule
+from osrbench_nasosr.rejection_rule import fit_test_rule
 
 PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
 RESERVE_SECONDS = 45.0  # final test-rule fits, scorers, FLOP count
