@@ -33,7 +33,8 @@ from osrbench.plugins import load_plugins
 from osrbench.progress import Progress
 from osrbench.runner import seed_everything
 from osrbench.training import save_atomic
-from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, NasOsrModel, fit, limit_per_class
+from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig
+from osrbench_nasosr.method import NasOsrModel, fit, limit_per_class
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.retrain import build_final_vae, retrain_step
 

@@ -40,6 +40,7 @@ from osrbench.types import (
     TrainData,
     trained_model,
 )
+from osrbench.specs import deferred
 
 HELPERS = ("Minibatches", "NonFiniteLoss", "load_dataset", "map_batches", "option", "predict_all",
            "standard_augment", "threshold_at_tpr", "to_float", "train_epochs")
@@ -48,5 +49,5 @@ __all__ = [
     "FEATURES", "INPUT_GRADIENTS", "LINEAR_HEAD", "LOGITS", "Augmentation", "AugmentationSpec", "AugmentContext",
     "DataOptions", "DatasetArrays", "DatasetSpec", "Executor", "ExecutorSpec", "MethodSpec", "MixedBatch",
     "OpenSetModel", "OsrbenchError", "OwnScore", "Postprocessor", "PostprocessorSpec", "Prediction", "ProtocolSpec",
-    "RunContext", "ScoredModel", "ScorerSpec", "Split", "TrainData", "trained_model", *HELPERS,
+    "RunContext", "ScoredModel", "ScorerSpec", "Split", "TrainData", "deferred", "trained_model", *HELPERS,
 ]

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from osrbench.types import DataOptions, OsrbenchError
+from osrbench.specs import DataOptions, OsrbenchError
 from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
 from osrbench.plugins import KINDS, failure_line, load_plugins

@@ -14,7 +14,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 from osrbench.leaderboard import HEADLINE_METRICS, records_frame
 from osrbench.stats import Estimate, PairedTest, mean_ci, paired_test
 

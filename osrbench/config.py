@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 
 
 def option(default: Any, help: str) -> Any:

@@ -17,13 +17,15 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
-from osrbench.types import DataOptions, DatasetSpec, OsrbenchError
 from osrbench.names import check_name
+from osrbench.specs import DataOptions, DatasetSpec, OsrbenchError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_ROOT = Path(os.environ.get("OSRBENCH_DATA", Path.home() / ".cache" / "osrbench" / "data"))
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -148,8 +150,13 @@ def _read_prepared(path: Path) -> dict[str, np.ndarray]:
     return validate_arrays(arrays, f"prepared dataset {path}")
 
 
-def _to_nchw(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """The images as (N, C, H, W) uint8 tensors and the labels as int64 tensors."""
+    import torch  # here, not at the top: the CLI reads DEFAULT_ROOT without importing torch
+
+    images = {k: torch.from_numpy(np.ascontiguousarray(arrays[k].transpose(0, 3, 1, 2))) for k in ("x_train", "x_test")}
+    labels = {k: torch.from_numpy(arrays[k].astype(np.int64)) for k in ("y_train", "y_test")}
+    return images | labels
 
 
 _installed_datasets: Callable[[], Any] | None = None
@@ -199,10 +206,7 @@ def _load(name: str, spec: DatasetSpec | None, root: Path, download: bool, stamp
         fingerprint = _cached_fingerprint(path, arrays)
     return ArrayDataset(
         name=name,
-        x_train=_to_nchw(arrays["x_train"]),
-        y_train=torch.from_numpy(arrays["y_train"].astype(np.int64)),
-        x_test=_to_nchw(arrays["x_test"]),
-        y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
+        **_tensors(arrays),
         classes=[str(c) for c in arrays["classes"]],
         fingerprint=fingerprint,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pluggy
 
-from osrbench.types import (
+from osrbench.specs import (
     AugmentationSpec,
     DatasetSpec,
     ExecutorSpec,

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 from osrbench.records import DamagedRecord, scan_records
 from osrbench.stats import METHOD_NOTE, format_estimate, mean_ci
 from osrbench.summary import scalar_metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+@-]+")
 RULE = "letters, digits and _ . + @ - only, no '..'"

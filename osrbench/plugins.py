@@ -20,7 +20,7 @@ from typing import Any, Generic, Iterator, TypeVar
 import pluggy
 
 from osrbench import hookspecs
-from osrbench.types import OsrbenchError, ProtocolSpec
+from osrbench.specs import OsrbenchError, ProtocolSpec
 from osrbench.names import name_problem
 from osrbench.protocol_files import load_protocol_file, protocol_files_in
 

@@ -15,14 +15,17 @@ import json
 import math
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from osrbench import safe_files
-from osrbench.types import DataOptions, OsrbenchError, ProtocolSpec, Split
 from osrbench.data import ArrayDataset, load_dataset
 from osrbench.names import name_problem
+from osrbench.specs import DataOptions, OsrbenchError, ProtocolSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from osrbench.types import Split
 
 REQUIRED = {
     "name": str, "description": str, "version": str, "source": str, "split_family": str,
@@ -87,6 +90,8 @@ def _check_classes(data: dict, index: int, part: str, ds: ArrayDataset) -> None:
 
 def _select(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples whose label is in ``classes``, relabelled by position in ``classes``."""
+    import torch  # here, not at the top: reading protocol files (``osrbench list``) needs no torch
+
     if not classes:
         return x[:0], y[:0]
     lookup = torch.full((max(int(y.max()), *classes) + 1,), -1, dtype=torch.long)
@@ -97,6 +102,8 @@ def _select(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> tuple[torch
 
 
 def _load_split(data: dict, index: int, options: DataOptions) -> Split:
+    from osrbench.types import Split
+
     if not 0 <= index < len(data["splits"]):
         raise OsrbenchError(f"protocol {data['name']!r} has splits 0..{len(data['splits']) - 1}, not {index}")
     split = data["splits"][index]

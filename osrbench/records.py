@@ -14,15 +14,16 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from osrbench import safe_files
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 from osrbench.schema import CURRENT as SCHEMA
 from osrbench.schema import upgrade
 from osrbench.version import __version__
+
+if TYPE_CHECKING:
+    import torch
 
 
 def run_label(name: str, augmentation: str | None, overrides_hash: str | None) -> str:
@@ -232,6 +233,8 @@ def git_revision() -> str | None:
 
 
 def versions() -> dict[str, Any]:
+    import torch  # here, not at the top: the readers of records (leaderboard, compare) need no torch
+
     return {
         "osrbench": __version__,
         "torch": torch.__version__,
@@ -241,6 +244,8 @@ def versions() -> dict[str, Any]:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 from osrbench.records import read_record
 
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from osrbench.types import OsrbenchError
+from osrbench.specs import OsrbenchError
 
 MAX_TEXT_BYTES = 32 * 2**20  # records with long curves stay far below this
 MAX_JSON_DEPTH = 64  # a record nests ~6 levels (metrics.pp.scorer.key.list.point)

@@ -2,7 +2,8 @@
 
 Runs of one leaderboard cell (its splits × seeds) are treated as independent draws. The interval is
 Student's t interval over runs, ``mean ± t(0.975, n−1) · s / √n`` with ``s`` the sample standard
-deviation (scipy.stats.t); it needs n ≥ 2. A paired comparison takes the per-run differences
+deviation (the t quantile from scipy.special.stdtrit, what scipy.stats.t.ppf computes; scipy.stats
+itself is imported only for the paired tests, as it takes most of a second); it needs n ≥ 2. A paired comparison takes the per-run differences
 A − B of runs that share (data, split, seed) and reports their mean, the t interval of that mean, a
 paired t-test (scipy.stats.ttest_rel) and a Wilcoxon signed-rank test (scipy.stats.wilcoxon, exact
 for small n, zero differences dropped as Wilcoxon proposed).
@@ -14,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 CONFIDENCE = 0.95
 EQUAL = 1e-12  # metric differences closer than this are rounding, not a difference
@@ -47,7 +48,7 @@ def mean_ci(values, confidence: float = CONFIDENCE) -> Estimate:
     mean = float(x.mean())
     if n == 1:
         return Estimate(mean, math.nan, math.nan, 1)
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    half = float(stdtrit(n - 1, (1 + confidence) / 2) * x.std(ddof=1) / math.sqrt(n))
     return Estimate(mean, mean - half, mean + half, n)
 
 
@@ -79,6 +80,8 @@ def paired_test(a, b, confidence: float = CONFIDENCE) -> PairedTest:
     * all differences zero: interval [0, 0] and both p-values 1 (no evidence of any difference).
     * equal non-zero differences: the t-test is undefined (zero variance); Wilcoxon is still reported.
     """
+    from scipy import stats
+
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
     d = a[keep] - b[keep]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from osrbench_baseline import BaselineConfig, ClassifierModel, build_network
+from osrbench_baseline import BaselineConfig
+from osrbench_baseline.method import ClassifierModel, build_network
 from osrbench_baseline.recipe import RECIPES, recipe_for, resolve
 
 

@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
+from osrbench_gradmix.augment import GradMixAugmentation
+from osrbench_gradmix.config import GradMixAugConfig
 from osrbench_gradmix.losses import (
     mixed_simclr_per_anchor,
     simclr_loss,

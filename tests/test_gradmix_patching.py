@@ -2,11 +2,8 @@
 
 import pytest
 import torch
-from osrbench_gradmix.augment import (
-    CodeVariantConfig,
-    GradMixAugConfig,
-    GradMixAugmentation,
-)
+from osrbench_gradmix.augment import GradMixAugmentation
+from osrbench_gradmix.config import CodeVariantConfig, GradMixAugConfig
 from osrbench_gradmix.patching import argmax_centres, boxes_around, paste_resized
 from torch.nn import functional as F
 

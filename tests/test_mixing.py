@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from osrbench_mixing import BetaMixing, MixingConfig, cutmix, mixup
+from osrbench_mixing import MixingConfig
+from osrbench_mixing.mixing import BetaMixing, cutmix, mixup
 
 from osrbench import AugmentContext, OsrbenchError
 from osrbench.config import build_config

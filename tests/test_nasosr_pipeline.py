@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig, limit_per_class
+from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig
+from osrbench_nasosr.method import limit_per_class
 from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
 from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import search

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from osrbench_baseline import BaselineConfig
-from osrbench_baseline import fit as ce_fit
-from osrbench_baseline import load as ce_load
+from osrbench_baseline.method import fit as ce_fit
+from osrbench_baseline.method import load as ce_load
 from osrbench_postprocessors.logit_scores import EnergyConfig, energy_score
 from scipy.special import logsumexp
 

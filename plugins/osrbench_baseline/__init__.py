@@ -19,33 +19,16 @@ An augmentation plugin (``--augment mixup`` ...) replaces the hard labels with i
 
 from __future__ import annotations
 
-import math
-import dataclasses
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
 import osrbench
-from osrbench import (
-    AugmentContext,
-    MethodSpec,
-    OpenSetModel,
-    OsrbenchError,
-    Prediction,
-    RunContext,
-    Split,
-)
-from osrbench.api import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
-from osrbench.batches import Minibatches, to_float
+from osrbench import MethodSpec, OsrbenchError, deferred
 from osrbench.config import option
-from osrbench.gpu_augment import random_affine_crop, standard_augment
-from osrbench.training import train_epochs
-from osrbench_baseline.networks import BACKBONES, Classifier
-from osrbench_baseline.recipe import Recipe, resolve
+from osrbench.specs import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
+from osrbench_baseline.recipe import BACKBONE_NAMES
 
 AUTO = "auto = the recipe for the image size (osrbench_baseline/recipe.py)"
+MAX_EPOCHS = 100_000
 
 
 @dataclass
@@ -72,8 +55,8 @@ class BaselineConfig:
     compile: bool = option(True, "torch.compile the network on CUDA")
 
     def validate(self) -> None:
-        if self.backbone not in ("auto", *BACKBONES):
-            raise OsrbenchError(f"--set backbone={self.backbone}: choose auto, {', '.join(BACKBONES)}")
+        if self.backbone not in ("auto", *BACKBONE_NAMES):
+            raise OsrbenchError(f"--set backbone={self.backbone}: choose auto, {', '.join(BACKBONE_NAMES)}")
         if self.crop not in ("auto", "pad", "resized"):
             raise OsrbenchError(f"--set crop={self.crop}: choose auto, pad or resized")
         if self.epochs > MAX_EPOCHS:
@@ -102,141 +85,13 @@ class BaselineConfig:
             raise OsrbenchError(f"--set ema={self.ema}: must lie in [0, 1) (or -1 = the recipe's)")
 
 
-class ClassifierModel(OpenSetModel):
-    """The trained classifier; its features and logits average the test-time views (mirrors, small translations)."""
-
-    has_embedding = True
-
-    def __init__(self, net: Classifier, flip_tta: bool, tta_shift: int = 0):
-        super().__init__()
-        self.net, self.flip_tta, self.tta_shift = net, flip_tta, tta_shift
-
-    def features(self, x: Tensor) -> Tensor:
-        """Penultimate features in float32, averaged over the test-time views (the head is linear, so
-        logits = head(features) is the average of the views' logits)."""
-        views = self.views(x)
-        return sum(self.net.embed(v).float() for v in views) / len(views)
-
-    def logits(self, x: Tensor) -> Tensor:
-        """Logits in float32 even under bf16 autocast, so scores keep their resolution (few ties)."""
-        features = self.features(x)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.net.head(features)
-
-    def linear_head(self) -> tuple[Tensor, Tensor]:
-        return self.net.head.weight.float(), self.net.head.bias.float()
-
-    def views(self, x: Tensor) -> list[Tensor]:
-        views = [x]
-        if self.tta_shift:
-            s = self.tta_shift
-            padded = nn.functional.pad(x, (s, s, s, s), mode="reflect")
-            h, w = x.shape[2:]
-            views += [padded[:, :, :h, :w], padded[:, :, 2 * s:, 2 * s:]]
-        if self.flip_tta:
-            views += [v.flip(3) for v in views]
-        return views
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.logits(x)
-
-    def predict(self, images: Tensor) -> Prediction:
-        """Label = argmax of the logits; own score = maximum softmax probability."""
-        value, label = self.logits(images).softmax(dim=1).max(dim=1)
-        return Prediction(label, value)
-
-    def embed(self, images: Tensor) -> Tensor:
-        return self.net.embed(images)
-
-
-def build_network(split: Split, recipe: Recipe) -> Classifier:
-    body, width = BACKBONES[recipe.backbone](split.image_shape[0], recipe.width, recipe.stem_stride)
-    return Classifier(body, width, split.num_classes, split.mean, split.std)
-
-
-def train_augment(split: Split, recipe: Recipe):
-    """The batch augmentation of the recipe: a crop, flips where they keep the class, cutout."""
-    if recipe.crop == "resized":
-        def crop(x: Tensor) -> Tensor:
-            return random_affine_crop(x, scale=(recipe.crop_scale, 1.0), hflip=split.hflip)
-        flip = False  # the resized crop mirrors already
-    else:
-        def crop(x: Tensor) -> Tensor:
-            return x
-        flip = split.hflip
-    pad = recipe.crop_pad if recipe.crop == "pad" else 0
-    return lambda x: standard_augment(crop(x), crop_pad=pad, hflip=flip, cutout_size=recipe.cutout)
-
-
-MAX_EPOCHS = 100_000
-
-
-def checked_recipe(config: BaselineConfig, split: Split) -> Recipe:
-    """The recipe for this split's image size; an error before training where it cannot work on it."""
-    recipe = resolve(config, split.image_shape[1])
-    if recipe.tta_shift >= min(split.image_shape[1:]):
-        raise OsrbenchError(f"--set tta_shift={recipe.tta_shift}: the shift must be smaller than the "
-                            f"{split.image_shape[1]}x{split.image_shape[2]} images of protocol {split.protocol!r}")
-    return recipe
-
-
-def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
-    recipe = checked_recipe(config, split)
-    net = build_network(split, recipe).to(ctx.device, memory_format=ctx.memory_format)
-    train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
-    data = Minibatches(split.train_images, split.train_labels, config.batch_size)
-    steps = recipe.epochs * len(data)
-    decay, no_decay = [], []
-    for p in net.parameters():
-        (decay if p.ndim > 1 else no_decay).append(p)
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}],
-                                lr=config.lr, momentum=config.momentum, nesterov=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max(config.lr, 1e-12), total_steps=steps,
-                                                   pct_start=config.warmup, anneal_strategy="linear")
-    # The weight average: decay 1 - 1/(ema * steps), buffers (BN statistics) averaged too.
-    average = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(1 - 1 / max(recipe.ema * steps, 1.0)),
-                             use_buffers=True) if recipe.ema > 0 else None)
-    augment = train_augment(split, recipe)
-    mixing = ctx.augmentation
-    mix_ctx = AugmentContext(num_classes=split.num_classes)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="none")
-
-    def step(batch: tuple[Tensor, Tensor]) -> Tensor:
-        images, labels = batch
-        x = augment(to_float(images, ctx))
-        labels = labels.to(ctx.device)
-        if mixing is None:
-            return loss_fn(train_net(x), labels).mean()
-        mixed = mixing(x, labels, mix_ctx)
-        per_sample = loss_fn(train_net(mixed.images), mixed.soft_targets(split.num_classes))
-        return (per_sample * mixed.weight).mean()
-
-    modules = {"net": net} | ({"average": average} if average is not None else {})
-    # Predicting the uniform distribution costs ln K whatever the targets; a model that learned ends well below
-    # it, unless strong label smoothing keeps even a perfect model's loss near ln K (then only accuracy is checked).
-    chance_loss = math.log(split.num_classes) if config.label_smoothing <= 0.5 else None
-    stats = train_epochs(ctx, modules=modules, optimizer=optimizer, scheduler=schedule, epochs=recipe.epochs,
-                         batches=lambda epoch: data, step=step, chance_loss=chance_loss,
-                         after_step=(lambda: average.update_parameters(net)) if average is not None else None)
-    ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
-    trained = average.module if average is not None else net
-    return ClassifierModel(trained, config.flip_tta and split.hflip, recipe.tta_shift)
-
-
-def load(state: dict[str, Tensor], split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
-    """The trained model of a finished run, rebuilt from its saved state dict."""
-    recipe = checked_recipe(config, split)
-    model = ClassifierModel(build_network(split, recipe), config.flip_tta and split.hflip, recipe.tta_shift)
-    model.load_state_dict(state)
-    return model.to(ctx.device, memory_format=ctx.memory_format)
-
-
 @osrbench.hookimpl
 def osrbench_methods():
     return [MethodSpec(
         name="ce", description="cross-entropy classifier (baseline); scored by msp and mls unless "
                                "--postprocessor says otherwise; aliases: msp, mls (ce with that postprocessor)",
-        config=BaselineConfig, fit=fit, load=load, provides=frozenset({LOGITS, FEATURES, LINEAR_HEAD, INPUT_GRADIENTS}),
+        config=BaselineConfig, fit=deferred("osrbench_baseline.method:fit"),
+        load=deferred("osrbench_baseline.method:load"),
+        provides=frozenset({LOGITS, FEATURES, LINEAR_HEAD, INPUT_GRADIENTS}),
         postprocessors=("msp", "mls"), aliases={"msp": ("msp",), "mls": ("mls",)},
     )]

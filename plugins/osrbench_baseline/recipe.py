@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 
+BACKBONE_NAMES = ("small-cnn", "resnet9")  # the keys of osrbench_baseline.networks.BACKBONES
+
+
 @dataclass(frozen=True)
 class Recipe:
     backbone: str

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 import osrbench
-from osrbench.api import DatasetArrays, DatasetSpec
+from osrbench.specs import DatasetArrays, DatasetSpec
 
 TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 

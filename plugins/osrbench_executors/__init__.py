@@ -8,17 +8,17 @@ Another executor (SLURM through submitit, a Kubernetes queue ...) is a plugin li
 from __future__ import annotations
 
 import osrbench
-from osrbench import ExecutorSpec
-
-from osrbench_executors.local import LocalConfig, LocalExecutor
-from osrbench_executors.ray_cluster import RayConfig, RayExecutor
+from osrbench import ExecutorSpec, deferred
+from osrbench_executors.configs import LocalConfig, RayConfig
 
 
 @osrbench.hookimpl
 def osrbench_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec("local", "worker processes on this machine: one per visible GPU (pinned with "
-                              "CUDA_VISIBLE_DEVICES), or --workers N on the CPU", LocalConfig, LocalExecutor),
+                              "CUDA_VISIBLE_DEVICES), or --workers N on the CPU", LocalConfig,
+                     deferred("osrbench_executors.local:LocalExecutor")),
         ExecutorSpec("ray", "Ray tasks (one GPU each) on a running cluster (--address) or a Ray started here; "
-                            'needs Ray, the ray extra of osrbench', RayConfig, RayExecutor),
+                            'needs Ray, the ray extra of osrbench', RayConfig,
+                     deferred("osrbench_executors.ray_cluster:RayExecutor")),
     ]

@@ -16,29 +16,16 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 
-from osrbench.api import Executor, OsrbenchError
-from osrbench.config import option
+from osrbench.api import Executor
 from osrbench.jobs import Job, JobResult
+from osrbench_executors.configs import LocalConfig
 
 WORKER = [sys.executable, "-m", "osrbench.jobs"]  # + JOB_FILE RESULT_FILE
-
-@dataclass
-class LocalConfig:
-    workers: int | None = option(None, "jobs at a time (default: one per visible GPU; 1 on a machine without one)")
-    threads: int | None = option(None, "CPU threads per job (default: CPU cores / workers)")
-
-    def validate(self) -> None:
-        for key in ("workers", "threads"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise OsrbenchError(f"--{key} {value}: expected at least 1")
-
 
 def visible_gpus() -> list[str]:
     """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries."""

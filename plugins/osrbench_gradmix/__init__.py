@@ -28,24 +28,18 @@ harness hands over (``--augment`` replaces GradMix's); this package provides thr
 from __future__ import annotations
 
 import osrbench
-from osrbench import AugmentationSpec, MethodSpec
-from osrbench.api import FEATURES
-from osrbench_gradmix.augment import (
-    CodeVariantConfig,
-    GradMixAugConfig,
-    GradMixAugmentation,
-)
-from osrbench_gradmix.config import FAST_OVERRIDES, GradMixConfig
-from osrbench_gradmix.model import GradMixModel
+from osrbench import AugmentationSpec, MethodSpec, deferred
+from osrbench.specs import FEATURES
+from osrbench_gradmix.config import FAST_OVERRIDES, CodeVariantConfig, GradMixAugConfig, GradMixConfig
 from osrbench_gradmix.postprocessors import EXEMPLAR_SCORES, POSTPROCESSORS
-from osrbench_gradmix.train import fit, load
 
-__all__ = ["FAST_OVERRIDES", "GradMixConfig", "GradMixModel", "fit"]
+__all__ = ["FAST_OVERRIDES", "GradMixConfig"]
 
 
 @osrbench.hookimpl
 def osrbench_methods():
-    shared = dict(config=GradMixConfig, fit=fit, load=load, provides=frozenset({FEATURES, EXEMPLAR_SCORES}),
+    shared = dict(config=GradMixConfig, fit=deferred("osrbench_gradmix.train:fit"),
+                  load=deferred("osrbench_gradmix.train:load"), provides=frozenset({FEATURES, EXEMPLAR_SCORES}),
                   postprocessors=("topk-cosine", "topk-cosine-normalised"))
     return [
         MethodSpec(name="gradmix", description="GradMix: SupCon + SimCLR ResNet18 with the LayerCAM-guided mixed "
@@ -70,14 +64,13 @@ def osrbench_augmentations():
                                                      "peak, side γ ~ U(0.1, 0.5), weight γ² "
                                                      "(the default of --method gradmix)",
                          config=GradMixAugConfig,
-                         build=lambda config: GradMixAugmentation("gradmix", config, cam="layercam")),
+                         build=deferred("osrbench_gradmix.augment:build_gradmix")),
         AugmentationSpec(name="gradcam", description="vanilla GradMix: as gradmix, with Grad-CAM maps",
                          config=GradMixAugConfig,
-                         build=lambda config: GradMixAugmentation("gradcam", config, cam="gradcam")),
+                         build=deferred("osrbench_gradmix.augment:build_gradcam")),
         AugmentationSpec(name="gradmix_codevariant",
                          description="GradMix as in the authors' released code: noise fill, area ~ U(0.1, 0.5), "
                                      "clipped boxes, weight 1 − area",
                          config=CodeVariantConfig,
-                         build=lambda config: GradMixAugmentation("gradmix_codevariant", config, cam="layercam",
-                                                                  code_variant=True)),
+                         build=deferred("osrbench_gradmix.augment:build_codevariant")),
     ]

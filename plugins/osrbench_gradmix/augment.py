@@ -9,59 +9,18 @@ returns (B, H, W) maps at the input size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 from osrbench import Augmentation, AugmentContext, MixedBatch, OsrbenchError
-from osrbench.config import option
+from osrbench_gradmix.config import GradMixAugConfig
 from osrbench_gradmix.patching import (
-    BORDERS,
     argmax_centres,
     box_area_share,
     boxes_around,
     fill_noise,
     paste_resized,
 )
-
-LAYER_NAMES = tuple(f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
-CENTRES = ("cam", "random")
-
-
-
-@dataclass
-class GradMixAugConfig:
-    layers: tuple[str, ...] = option(("layer4.1",), "blocks whose maps are summed (layer4.1 = the paper's conv5_2; "
-                                                  "comma-separated, e.g. layer3.1,layer4.1)")
-    gamma_min: float = option(0.1, "smallest patch size ratio γ")
-    gamma_max: float = option(0.5, "largest patch size ratio γ")
-    per_sample: bool = option(False, "draw γ per image instead of once per minibatch (authors' code: per minibatch)")
-    border: str = option("shift", "shift: move boxes inside the image (area stays γ²); clip: cut them at the border")
-    centre: str = option("cam", "where the patch goes: cam (the activation-map peak) or random (a uniformly drawn "
-                              "pixel: the control for whether the maps matter)")
-
-    def validate(self) -> None:
-        bad = [name for name in self.layers if name not in LAYER_NAMES]
-        if bad or not self.layers:
-            raise OsrbenchError(f"--set layers={','.join(self.layers)}: choose blocks among {', '.join(LAYER_NAMES)}")
-        if not 0 < self.gamma_min <= self.gamma_max <= 1:
-            raise OsrbenchError(f"--set gamma_min={self.gamma_min} gamma_max={self.gamma_max}: "
-                                "need 0 < gamma_min <= gamma_max <= 1")
-        if self.border not in BORDERS:
-            raise OsrbenchError(f"--set border={self.border}: choose {' or '.join(BORDERS)}")
-        if self.centre not in CENTRES:
-            raise OsrbenchError(f"--set centre={self.centre}: choose {' or '.join(CENTRES)}")
-
-
-@dataclass
-class CodeVariantConfig(GradMixAugConfig):
-    """Here γ_min/γ_max bound the patch *area* share, and boxes are clipped, as in the authors' code."""
-
-    gamma_min: float = option(0.1, "smallest patch area share (authors' code: area ~ U(0.1, 0.5))")
-    gamma_max: float = option(0.5, "largest patch area share")
-    border: str = option("clip", "clip: cut boxes at the border (authors' code); shift: move them inside")
-
 
 class GradMixAugmentation(Augmentation):
     """Cover each image's most activated spot with a patch; ``MixedBatch.weight`` is the term's loss weight.
@@ -104,3 +63,15 @@ class GradMixAugmentation(Augmentation):
             weight = (drawn ** 2).to(device)
             weight = weight if cfg.per_sample else weight[0]
         return MixedBatch(images=mixed, labels=labels, partner=partner, lam=1 - covered, weight=weight)
+
+
+def build_gradmix(config: GradMixAugConfig) -> GradMixAugmentation:
+    return GradMixAugmentation("gradmix", config, cam="layercam")
+
+
+def build_gradcam(config: GradMixAugConfig) -> GradMixAugmentation:
+    return GradMixAugmentation("gradcam", config, cam="gradcam")
+
+
+def build_codevariant(config: GradMixAugConfig) -> GradMixAugmentation:
+    return GradMixAugmentation("gradmix_codevariant", config, cam="layercam", code_variant=True)

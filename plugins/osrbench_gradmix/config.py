@@ -8,16 +8,23 @@ spec's fast-version sizes (§16) for CPU smoke runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from osrbench import OsrbenchError, Split
 from osrbench.config import option
-from osrbench_gradmix.views import VIEW_KINDS
+from osrbench.specs import OsrbenchError
+
+if TYPE_CHECKING:
+    from osrbench.api import Split
+
+VIEW_KINDS = ("simclr", "rotate")
+BORDERS = ("shift", "clip")
+LAYER_NAMES = tuple(f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
+CENTRES = ("cam", "random")
 
 MIXED_LOSSES = ("anchored", "nt_xent_replaced")
 SUPCON_DENOMINATORS = ("all", "other_classes")
 
 FAST_OVERRIDES = {"width": "8", "head_dim": "32", "batch_size": "16", "epochs": "2", "lr_floor": "1", "topk": "3"}
-
 
 
 @dataclass
@@ -77,3 +84,36 @@ class GradMixConfig:
         if self.views != "auto":
             return self.views
         return "rotate" if split.image_shape[0] == 1 else "simclr"
+
+
+@dataclass
+class GradMixAugConfig:
+    layers: tuple[str, ...] = option(("layer4.1",), "blocks whose maps are summed (layer4.1 = the paper's conv5_2; "
+                                                  "comma-separated, e.g. layer3.1,layer4.1)")
+    gamma_min: float = option(0.1, "smallest patch size ratio γ")
+    gamma_max: float = option(0.5, "largest patch size ratio γ")
+    per_sample: bool = option(False, "draw γ per image instead of once per minibatch (authors' code: per minibatch)")
+    border: str = option("shift", "shift: move boxes inside the image (area stays γ²); clip: cut them at the border")
+    centre: str = option("cam", "where the patch goes: cam (the activation-map peak) or random (a uniformly drawn "
+                              "pixel: the control for whether the maps matter)")
+
+    def validate(self) -> None:
+        bad = [name for name in self.layers if name not in LAYER_NAMES]
+        if bad or not self.layers:
+            raise OsrbenchError(f"--set layers={','.join(self.layers)}: choose blocks among {', '.join(LAYER_NAMES)}")
+        if not 0 < self.gamma_min <= self.gamma_max <= 1:
+            raise OsrbenchError(f"--set gamma_min={self.gamma_min} gamma_max={self.gamma_max}: "
+                                "need 0 < gamma_min <= gamma_max <= 1")
+        if self.border not in BORDERS:
+            raise OsrbenchError(f"--set border={self.border}: choose {' or '.join(BORDERS)}")
+        if self.centre not in CENTRES:
+            raise OsrbenchError(f"--set centre={self.centre}: choose {' or '.join(CENTRES)}")
+
+
+@dataclass
+class CodeVariantConfig(GradMixAugConfig):
+    """Here γ_min/γ_max bound the patch *area* share, and boxes are clipped, as in the authors' code."""
+
+    gamma_min: float = option(0.1, "smallest patch area share (authors' code: area ~ U(0.1, 0.5))")
+    gamma_max: float = option(0.5, "largest patch area share")
+    border: str = option("clip", "clip: cut boxes at the border (authors' code); shift: move them inside")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from osrbench import OpenSetModel, OsrbenchError, Prediction
+from osrbench import OpenSetModel, OsrbenchError, Postprocessor, Prediction
 from osrbench_gradmix.network import ContrastiveNet
 from osrbench_gradmix.objective import fresh_saliency
 from osrbench_gradmix.patching import argmax_centres, boxes_around
@@ -84,3 +84,21 @@ class GradMixModel(OpenSetModel):
         sides = torch.tensor([[int(0.3 * height), int(0.3 * width)]], device=images.device).clamp_min(1)
         boxes = boxes_around(argmax_centres(maps), sides.expand(len(images), 2), (height, width), "shift")
         return {"images": images, "maps": maps, "boxes": boxes}
+
+
+class TopkCosine(Postprocessor):
+    def __init__(self, normalised: bool):
+        self.normalised = normalised
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        scores = model.class_scores(images)
+        best = scores.amax(dim=1)
+        return best / scores.sum(dim=1) if self.normalised else best
+
+
+def topk_cosine(config) -> TopkCosine:
+    return TopkCosine(normalised=False)
+
+
+def topk_cosine_normalised(config) -> TopkCosine:
+    return TopkCosine(normalised=True)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-BORDERS = ("shift", "clip")
+
 
 
 def argmax_centres(maps: Tensor) -> Tensor:

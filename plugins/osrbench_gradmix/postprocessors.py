@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor
-
-from osrbench import OpenSetModel, Postprocessor, PostprocessorSpec
+from osrbench import PostprocessorSpec, deferred
 
 EXEMPLAR_SCORES = "exemplar_scores"  # model.class_scores(x) -> (B, K) top-k cosine sums
 
@@ -23,23 +21,13 @@ class TopkOptions:
     """The k of the rule is the method's ``topk`` option (the exemplar bank is built for it)."""
 
 
-class TopkCosine(Postprocessor):
-    def __init__(self, normalised: bool):
-        self.normalised = normalised
-
-    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        scores = model.class_scores(images)
-        best = scores.amax(dim=1)
-        return best / scores.sum(dim=1) if self.normalised else best
-
-
 POSTPROCESSORS = [
     PostprocessorSpec(name="topk-cosine", description="GradMix: max over classes of the sum of the top-k cosine "
                                                       "similarities to the class's training embeddings (paper)",
-                      config=TopkOptions, build=lambda config: TopkCosine(normalised=False),
+                      config=TopkOptions, build=deferred("osrbench_gradmix.model:topk_cosine"),
                       requires=frozenset({EXEMPLAR_SCORES})),
     PostprocessorSpec(name="topk-cosine-normalised",
                       description="GradMix: the top-k cosine score divided by its sum over classes (authors' code)",
-                      config=TopkOptions, build=lambda config: TopkCosine(normalised=True),
+                      config=TopkOptions, build=deferred("osrbench_gradmix.model:topk_cosine_normalised"),
                       requires=frozenset({EXEMPLAR_SCORES})),
 ]

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from osrbench.gpu_augment import random_affine_crop
 
-VIEW_KINDS = ("simclr", "rotate")
+
 
 
 def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:

@@ -11,11 +11,10 @@ smoke run; on the command line they read::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from osrbench import OsrbenchError
 from osrbench.config import option
-from osrbench_nasosr.derivation import Architecture
+from osrbench.specs import OsrbenchError
 
 PATH_RULES = ("fasterseg", "beta")
 RECON_SOURCES = ("feature", "latent")
@@ -144,4 +143,11 @@ class NasOsrConfig:
         if not 0 <= self.momentum < 1:
             raise OsrbenchError(f"--set momentum={self.momentum}: must lie in [0, 1)")
         if self.arch:
+            from osrbench_nasosr.derivation import Architecture  # here: listing the options needs no torch
+
             Architecture.load(self.arch)  # a bad file fails here, before any data is loaded
+
+
+@dataclass
+class RuleScorerConfig:
+    batch_size: int = field(default=512, metadata={"help": "inference batch size"})

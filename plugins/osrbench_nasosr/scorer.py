@@ -8,21 +8,15 @@ and the AUROC of each of the two rejection statistics on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
 from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.api import trained_model
 from osrbench.batches import map_batches
 from osrbench.metrics import auroc
+from osrbench_nasosr.config import RuleScorerConfig
 from osrbench_nasosr.model import NasOsrModel
 from osrbench_nasosr.rejection_rule import decide, open_set_f1
-
-
-@dataclass
-class RuleScorerConfig:
-    batch_size: int = field(default=512, metadata={"help": "inference batch size"})
 
 
 def _parts(model: NasOsrModel, images: torch.Tensor, ctx: RunContext, batch_size: int):

@@ -19,46 +19,46 @@ postprocessor that the method's model cannot serve before training.
 from __future__ import annotations
 
 import osrbench
-from osrbench import PostprocessorSpec
-from osrbench.api import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
-from osrbench_postprocessors.feature_scores import (
-    Knn,
+from osrbench import PostprocessorSpec, deferred
+from osrbench.specs import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
+from osrbench_postprocessors.configs import (
+    EnergyConfig,
     KnnConfig,
-    Mahalanobis,
     MahalanobisConfig,
-    React,
+    NoOptions,
+    OdinConfig,
     ReactConfig,
-    Vim,
     VimConfig,
 )
-from osrbench_postprocessors.logit_scores import Energy, EnergyConfig, MaxLogit, MaxSoftmax, NoOptions
-from osrbench_postprocessors.odin import Odin, OdinConfig
+
+LOGIT_SCORES = "osrbench_postprocessors.logit_scores"
+FEATURE_SCORES = "osrbench_postprocessors.feature_scores"
 
 
 @osrbench.hookimpl
 def osrbench_postprocessors():
     return [
         PostprocessorSpec(name="msp", description="maximum softmax probability (Hendrycks & Gimpel, ICLR 2017)",
-                          config=NoOptions, build=lambda config: MaxSoftmax(), requires=frozenset({LOGITS})),
+                          config=NoOptions, build=deferred(f"{LOGIT_SCORES}:max_softmax"), requires=frozenset({LOGITS})),
         PostprocessorSpec(name="mls", description="maximum logit (Vaze et al., ICLR 2022)",
-                          config=NoOptions, build=lambda config: MaxLogit(), requires=frozenset({LOGITS})),
+                          config=NoOptions, build=deferred(f"{LOGIT_SCORES}:max_logit"), requires=frozenset({LOGITS})),
         PostprocessorSpec(name="energy", description="negative free energy T·logsumexp(logits/T) "
                                                      "(Liu et al., NeurIPS 2020)",
-                          config=EnergyConfig, build=Energy, requires=frozenset({LOGITS})),
+                          config=EnergyConfig, build=deferred(f"{LOGIT_SCORES}:Energy"), requires=frozenset({LOGITS})),
         PostprocessorSpec(name="odin", description="ODIN: max softmax at temperature 1000 of the input moved by "
                                                    "ε = 0.0014 against the gradient (Liang et al., ICLR 2018)",
-                          config=OdinConfig, build=Odin, requires=frozenset({LOGITS, INPUT_GRADIENTS})),
+                          config=OdinConfig, build=deferred("osrbench_postprocessors.odin:Odin"), requires=frozenset({LOGITS, INPUT_GRADIENTS})),
         PostprocessorSpec(name="mahalanobis", description="−min Mahalanobis distance to the class means, tied "
                                                           "covariance of penultimate features; no input "
                                                           "preprocessing (Lee et al., NeurIPS 2018)",
-                          config=MahalanobisConfig, build=Mahalanobis, requires=frozenset({FEATURES})),
+                          config=MahalanobisConfig, build=deferred(f"{FEATURE_SCORES}:Mahalanobis"), requires=frozenset({FEATURES})),
         PostprocessorSpec(name="knn", description="−distance to the k-th (50) nearest L2-normalised training "
                                                   "feature (Sun et al., ICML 2022)",
-                          config=KnnConfig, build=Knn, requires=frozenset({FEATURES})),
+                          config=KnnConfig, build=deferred(f"{FEATURE_SCORES}:Knn"), requires=frozenset({FEATURES})),
         PostprocessorSpec(name="vim", description="ViM: energy minus α × the feature residual outside the "
                                                   "principal subspace (Wang et al., CVPR 2022)",
-                          config=VimConfig, build=Vim, requires=frozenset({FEATURES, LINEAR_HEAD})),
+                          config=VimConfig, build=deferred(f"{FEATURE_SCORES}:Vim"), requires=frozenset({FEATURES, LINEAR_HEAD})),
         PostprocessorSpec(name="react", description="ReAct: energy of the logits of features clipped at their "
                                                     "90th training percentile (Sun et al., NeurIPS 2021)",
-                          config=ReactConfig, build=React, requires=frozenset({FEATURES, LINEAR_HEAD})),
+                          config=ReactConfig, build=deferred(f"{FEATURE_SCORES}:React"), requires=frozenset({FEATURES, LINEAR_HEAD})),
     ]

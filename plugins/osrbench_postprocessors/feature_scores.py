@@ -9,8 +9,6 @@ features' covariance is ill-conditioned, as it is for a trained network's penult
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from sklearn.covariance import EmpiricalCovariance
@@ -19,7 +17,7 @@ from torch.nn import functional as F
 
 from osrbench import OpenSetModel, OsrbenchError, Postprocessor, RunContext, TrainData
 from osrbench.batches import map_batches
-from osrbench.config import option
+from osrbench_postprocessors.configs import KnnConfig, MahalanobisConfig, ReactConfig, VimConfig
 from osrbench_postprocessors.logit_scores import energy_score
 
 
@@ -35,21 +33,7 @@ def train_features(model: OpenSetModel, train: TrainData, ctx: RunContext, batch
     return map_batches(lambda x: float32_features(model, x), train.images, ctx, batch_size)
 
 
-def _positive(name: str, **values: float) -> None:
-    for key, value in values.items():
-        if not value > 0:
-            raise OsrbenchError(f"--set {name}.{key}={value}: must be positive")
-
-
 # --------------------------------------------------------------------------- Mahalanobis
-
-
-@dataclass
-class MahalanobisConfig:
-    batch_size: int = option(1024, "batch size for embedding the training set")
-
-    def validate(self) -> None:
-        _positive("mahalanobis", batch_size=self.batch_size)
 
 
 class Mahalanobis(Postprocessor):
@@ -89,15 +73,6 @@ class Mahalanobis(Postprocessor):
 # --------------------------------------------------------------------------- KNN
 
 
-@dataclass
-class KnnConfig:
-    k: int = option(50, "the k-th nearest training feature (paper: 50 for CIFAR-10 with all training data)")
-    batch_size: int = option(1024, "batch size for embedding the training set")
-
-    def validate(self) -> None:
-        _positive("knn", k=self.k, batch_size=self.batch_size)
-
-
 class Knn(Postprocessor):
     """Sun et al. 2022: −(Euclidean distance from the L2-normalised feature to its k-th nearest
     L2-normalised training feature). The neighbour search is exact (a matrix product and ``topk``)."""
@@ -119,18 +94,6 @@ class Knn(Postprocessor):
 
 
 # --------------------------------------------------------------------------- ViM
-
-
-@dataclass
-class VimConfig:
-    dim: int = option(0, "dimension of the principal subspace; 0 = the paper's rule (1000 for D >= 2048, "
-                         "512 for D >= 768, else D/2)")
-    batch_size: int = option(1024, "batch size for embedding the training set")
-
-    def validate(self) -> None:
-        if self.dim < 0:
-            raise OsrbenchError(f"--set vim.dim={self.dim}: must be >= 0 (0 = the paper's rule)")
-        _positive("vim", batch_size=self.batch_size)
 
 
 def principal_dim(feature_dim: int) -> int:
@@ -173,17 +136,6 @@ class Vim(Postprocessor):
 
 
 # --------------------------------------------------------------------------- ReAct
-
-
-@dataclass
-class ReactConfig:
-    percentile: float = option(90.0, "clip features at this percentile of the training activations (paper: 90)")
-    batch_size: int = option(1024, "batch size for embedding the training set")
-
-    def validate(self) -> None:
-        if not 0 < self.percentile <= 100:
-            raise OsrbenchError(f"--set react.percentile={self.percentile}: must lie in (0, 100]")
-        _positive("react", batch_size=self.batch_size)
 
 
 class React(Postprocessor):

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
-from osrbench import OpenSetModel, OsrbenchError, Postprocessor
-from osrbench.config import option
-
-
-@dataclass
-class NoOptions:
-    """This postprocessor has no options."""
+from osrbench import OpenSetModel, Postprocessor
+from osrbench_postprocessors.configs import EnergyConfig, NoOptions
 
 
 class MaxSoftmax(Postprocessor):
@@ -34,18 +27,17 @@ def energy_score(logits: Tensor, temperature: float) -> Tensor:
     return temperature * (logits.float() / temperature).logsumexp(dim=1)
 
 
-@dataclass
-class EnergyConfig:
-    temperature: float = option(1.0, "temperature T of the free energy (paper: 1)")
-
-    def validate(self) -> None:
-        if not self.temperature > 0:
-            raise OsrbenchError(f"--set energy.temperature={self.temperature}: must be positive")
-
-
 class Energy(Postprocessor):
     def __init__(self, config: EnergyConfig):
         self.temperature = config.temperature
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
         return energy_score(model.logits(images), self.temperature)
+
+
+def max_softmax(config: NoOptions) -> MaxSoftmax:
+    return MaxSoftmax()
+
+
+def max_logit(config: NoOptions) -> MaxLogit:
+    return MaxLogit()

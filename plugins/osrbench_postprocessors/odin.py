@@ -10,26 +10,12 @@ their input; so ε here is the paper's ε. The images are not clipped to [0, 1] 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from osrbench import OpenSetModel, OsrbenchError, Postprocessor
-from osrbench.config import option
-
-
-@dataclass
-class OdinConfig:
-    temperature: float = option(1000.0, "softmax temperature T (paper: 1000)")
-    epsilon: float = option(0.0014, "input perturbation ε in [0, 1] pixel units (paper: 0.0014; 0 = temperature only)")
-
-    def validate(self) -> None:
-        if not self.temperature > 0:
-            raise OsrbenchError(f"--set odin.temperature={self.temperature}: must be positive")
-        if not self.epsilon >= 0:
-            raise OsrbenchError(f"--set odin.epsilon={self.epsilon}: must be >= 0")
+from osrbench import OpenSetModel, Postprocessor
+from osrbench_postprocessors.configs import OdinConfig
 
 
 class Odin(Postprocessor):

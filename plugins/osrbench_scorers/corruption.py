@@ -9,7 +9,6 @@ which implementation made the corrupted images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import predict_all
 from osrbench.metrics import closed_set_accuracy
 from osrbench_scorers import plots
+from osrbench_scorers.configs import CorruptionConfig
 from osrbench_scorers.corruption_sets import (
-    COMMON,
     PreparedSets,
     find_cache,
     generate_missing,
@@ -29,34 +28,6 @@ from osrbench_scorers.corruption_sets import (
 )
 
 ISSUE_NOTE = "ImageNet-C severity constants (tuned for 224 px): not comparable with published CIFAR-10-C numbers"
-
-
-@dataclass
-class CorruptionConfig:
-    corruptions: list[str] = field(default_factory=lambda: list(COMMON),
-                                   metadata={"help": "corruptions to apply, comma-separated (default: the 15 common ones)"})
-    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5], metadata={"help": "severities 1..5 to apply"})
-    workers: int = field(default=0, metadata={"help": "worker processes generating corrupted sets (0 = one per CPU core)"})
-    prepared: str = field(default="auto", metadata={
-        "help": "CIFAR-10-C style folder to read instead of generating; auto = <data root>/CIFAR-10-C for CIFAR-10 "
-                "protocols if present; none = always generate"})
-    cache_dir: str = field(default="", metadata={"help": "where generated sets are cached (default <data root>/corruptions)"})
-    batch_size: int = field(default=1024, metadata={"help": "inference batch size"})
-    plots: bool = field(default=True, metadata={"help": "write the accuracy-drop bar chart (corruption-drop.png)"})
-
-    def validate(self) -> None:
-        unknown = [c for c in self.corruptions if c not in COMMON]
-        if unknown or not self.corruptions:
-            raise OsrbenchError(f"--set corruption.corruptions: {unknown[0] if unknown else 'empty'} is not one of the "
-                                f"common corruptions: {', '.join(COMMON)}")
-        if not self.severities or any(s not in (1, 2, 3, 4, 5) for s in self.severities):
-            raise OsrbenchError(f"--set corruption.severities={self.severities}: choose among 1,2,3,4,5")
-        if len(set(self.corruptions)) < len(self.corruptions) or len(set(self.severities)) < len(self.severities):
-            raise OsrbenchError("--set corruption: a corruption or severity is listed twice")
-        if self.workers < 0:
-            raise OsrbenchError(f"--set corruption.workers={self.workers}: must be 0 (all cores) or more")
-        if self.batch_size < 1:
-            raise OsrbenchError(f"--set corruption.batch_size={self.batch_size}: must be at least 1")
 
 
 def corrupted_sets(split: Split, config: CorruptionConfig, ctx: RunContext, wanted: list[tuple[str, int]]):

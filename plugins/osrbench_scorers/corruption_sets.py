@@ -30,11 +30,9 @@ import numpy as np
 import torch
 
 from osrbench import OsrbenchError, Split
+from osrbench_scorers.configs import COMMON
 
 PACKAGE = "imagecorruptions-imaug"
-COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-          "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-          "jpeg_compression")
 MIN_SIZE = 32  # the library refuses smaller images
 CHUNK = 100  # images per task; fixed, so that the per-chunk seeds do not depend on the number of workers
 SEED = 0  # the corrupted sets are fixed test data, the same for every run, method and run seed

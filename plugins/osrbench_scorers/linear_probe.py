@@ -11,7 +11,6 @@ classes), and the training accuracy as a check of the fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -19,17 +18,7 @@ from torch.nn import functional as F
 
 from osrbench import OpenSetModel, OsrbenchError, RunContext, Split
 from osrbench.batches import map_batches
-
-
-@dataclass
-class LinearProbeConfig:
-    steps: int = field(default=200, metadata={"help": "L-BFGS iterations (full batch)"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "L2 penalty on the weights, weight_decay/2 * ||W||^2"})
-    batch_size: int = field(default=1024, metadata={"help": "batch size for computing embeddings"})
-
-    def validate(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.weight_decay < 0:
-            raise OsrbenchError("--set linear-probe: steps and batch_size must be positive, weight_decay non-negative")
+from osrbench_scorers.configs import LinearProbeConfig
 
 
 def embed_all(model: OpenSetModel, images: Tensor, ctx: RunContext, batch_size: int) -> Tensor:

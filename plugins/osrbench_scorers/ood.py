@@ -11,7 +11,6 @@ metrics and their conventions are those of ``osrbench.ood_metrics`` (ID positive
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
@@ -21,44 +20,7 @@ from osrbench.batches import predict_all
 from osrbench.data import load_dataset
 from osrbench.ood_metrics import ood_metrics, roc_points
 from osrbench_scorers import plots
-
-
-@dataclass
-class OODConfig:
-    sets: list[str] = field(default_factory=lambda: ["cifar100", "svhn"], metadata={
-        "help": "OOD datasets (test split), comma-separated; NAME:I+J+K keeps only those classes of NAME"})
-    tpr: float = field(default=0.95, metadata={"help": "true positive rate (in-distribution accepted) for the TNR"})
-    batch_size: int = field(default=1024, metadata={"help": "inference batch size"})
-    plots: bool = field(default=True, metadata={"help": "write the OOD ROC curves (roc-ood.png) into the run folder"})
-
-    def validate(self) -> None:
-        if not self.sets:
-            raise OsrbenchError("--set ood.sets: name at least one dataset, e.g. ood.sets=cifar100,svhn")
-        if not 0 < self.tpr <= 1:
-            raise OsrbenchError(f"--set ood.tpr={self.tpr}: must lie in (0, 1]")
-        if self.batch_size < 1:
-            raise OsrbenchError(f"--set ood.batch_size={self.batch_size}: must be at least 1")
-        for spec in self.sets:
-            parse_set(spec)
-
-
-def dataset_names(config: OODConfig) -> list[str]:
-    """The datasets ``config`` reads (the harness loads them before training)."""
-    return list(dict.fromkeys(parse_set(spec)[0] for spec in config.sets))
-
-
-def parse_set(spec: str) -> tuple[str, list[int] | None]:
-    """``"cifar10:2+3"`` -> ``("cifar10", [2, 3])``; ``"svhn"`` -> ``("svhn", None)``."""
-    name, sep, classes = spec.partition(":")
-    if not sep:
-        return name, None
-    try:
-        chosen = [int(c) for c in classes.split("+") if c.strip()]
-    except ValueError:
-        chosen = []
-    if not chosen:
-        raise OsrbenchError(f"--set ood.sets: {spec!r} should read NAME:I+J+... with class indices, e.g. cifar10:2+3+5")
-    return name, chosen
+from osrbench_scorers.configs import OODConfig, parse_set
 
 
 @torch.no_grad()

@@ -6,32 +6,14 @@ ROC curve (known positive), the openness–F1 curve, and the activation grid of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
-from osrbench import OpenSetModel, OsrbenchError, RunContext, Split, metrics
+from osrbench import OpenSetModel, RunContext, Split, metrics
 from osrbench.batches import predict_all
 from osrbench.ood_metrics import roc_points
 from osrbench_scorers import plots
 from osrbench_scorers.activations import activation_grid
+from osrbench_scorers.configs import OSRConfig
 from osrbench_scorers.openness import openness_curve
-
-
-@dataclass
-class OSRConfig:
-    tpr: float = field(default=0.95, metadata={"help": "share of known test samples kept when thresholding for macro-F1"})
-    batch_size: int = field(default=1024, metadata={"help": "inference batch size"})
-    openness_draws: int = field(default=5, metadata={"help": "random unknown-class subsets averaged per point of the openness curve"})
-    plots: bool = field(default=True, metadata={"help": "write the ROC, openness and activation-grid PNGs into the run folder"})
-    grid_images: int = field(default=8, metadata={"help": "images in the activation grid (models that provide maps)"})
-
-    def validate(self) -> None:
-        if not 0 < self.tpr <= 1:
-            raise OsrbenchError(f"--set osr.tpr={self.tpr}: must lie in (0, 1]")
-        if self.openness_draws < 1:
-            raise OsrbenchError(f"--set osr.openness_draws={self.openness_draws}: must be at least 1")
-        if self.batch_size < 1 or self.grid_images < 1:
-            raise OsrbenchError(f"--set osr.batch_size={self.batch_size} osr.grid_images={self.grid_images}: "
-                                "both must be at least 1")
 
 
 def _title(split: Split) -> str:
