@@ -10,16 +10,17 @@ from osrbench_baseline.recipe import RECIPES, recipe_for, resolve
 
 
 def test_auto_options_take_the_recipe_of_the_image_size():
-    assert recipe_for(8) == RECIPES[16]
-    assert recipe_for(28) == RECIPES[28]
-    assert recipe_for(32) == RECIPES[32]
-    assert recipe_for(64) == RECIPES[64]
-    assert recipe_for(96) == RECIPES[64]
-    assert resolve(BaselineConfig(), 32) == RECIPES[32]
+    full = 50000  # training images
+    assert recipe_for(8, full) == RECIPES[16]
+    assert recipe_for(28, full) == RECIPES[28]
+    assert recipe_for(32, full) == RECIPES[32]
+    assert recipe_for(64, full) == RECIPES[64]
+    assert recipe_for(96, full) == RECIPES[64]
+    assert resolve(BaselineConfig(), 32, full) == RECIPES[32]
 
 
 def test_explicit_options_override_the_recipe():
-    recipe = resolve(BaselineConfig(epochs=3, crop="resized", ema=0.0, tta_shift=0), 32)
+    recipe = resolve(BaselineConfig(epochs=3, crop="resized", ema=0.0, tta_shift=0), 32, 50000)
     assert (recipe.epochs, recipe.crop, recipe.ema, recipe.tta_shift) == (3, "resized", 0.0, 0)
     assert recipe.cutout == RECIPES[32].cutout  # still auto
 
@@ -30,7 +31,7 @@ def test_stem_stride_halves_the_resolution_and_width_scales_channels():
         num_classes = 5
         mean, std = (0.5,) * 3, (0.25,) * 3
 
-    recipe = resolve(BaselineConfig(width=0.25, stem_stride=2), 64)
+    recipe = resolve(BaselineConfig(width=0.25, stem_stride=2), 64, 50000)
     net = build_network(FakeSplit, recipe)
     assert net.head.in_features == 128  # 512 * 0.25
     stem_out = net.features[0](torch.zeros(1, 3, 64, 64))

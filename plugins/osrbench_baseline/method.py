@@ -15,7 +15,7 @@ from osrbench.gpu_augment import random_affine_crop, standard_augment
 from osrbench.training import train_epochs
 from osrbench_baseline import BaselineConfig
 from osrbench_baseline.networks import BACKBONES, Classifier
-from osrbench_baseline.recipe import Recipe, resolve
+from osrbench_baseline.recipe import Recipe, resolve, schedule
 
 
 class ClassifierModel(OpenSetModel):
@@ -85,8 +85,9 @@ def train_augment(split: Split, recipe: Recipe):
 
 
 def checked_recipe(config: BaselineConfig, split: Split) -> Recipe:
-    """The recipe for this split's image size; an error before training where it cannot work on it."""
-    recipe = resolve(config, split.image_shape[1])
+    """The recipe for this split's image size and training set; an error before training where it cannot work on
+    it."""
+    recipe = resolve(config, split.image_shape[1], len(split.train_images))
     if recipe.tta_shift >= min(split.image_shape[1:]):
         raise OsrbenchError(f"--set tta_shift={recipe.tta_shift}: the shift must be smaller than the "
                             f"{split.image_shape[1]}x{split.image_shape[2]} images of protocol {split.protocol!r}")
@@ -97,15 +98,16 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierMode
     recipe = checked_recipe(config, split)
     net = build_network(split, recipe).to(ctx.device, memory_format=ctx.memory_format)
     train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
-    data = Minibatches(split.train_images, split.train_labels, config.batch_size)
-    steps = recipe.epochs * len(data)
+    plan = schedule(len(split.train_images), recipe.epochs, config.batch_size, config.lr)
+    data = Minibatches(split.train_images, split.train_labels, plan.batch_size)
+    steps = plan.steps
     decay, no_decay = [], []
     for p in net.parameters():
         (decay if p.ndim > 1 else no_decay).append(p)
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
-                                lr=config.lr, momentum=config.momentum, nesterov=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max(config.lr, 1e-12), total_steps=steps,
+                                lr=plan.lr, momentum=config.momentum, nesterov=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max(plan.lr, 1e-12), total_steps=steps,
                                                    pct_start=config.warmup, anneal_strategy="linear")
     # The weight average: decay 1 - 1/(ema * steps), buffers (BN statistics) averaged too.
     average = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(1 - 1 / max(recipe.ema * steps, 1.0)),
@@ -129,10 +131,11 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierMode
     # Predicting the uniform distribution costs ln K whatever the targets; a model that learned ends well below
     # it, unless strong label smoothing keeps even a perfect model's loss near ln K (then only accuracy is checked).
     chance_loss = math.log(split.num_classes) if config.label_smoothing <= 0.5 else None
-    stats = train_epochs(ctx, modules=modules, optimizer=optimizer, scheduler=schedule, epochs=recipe.epochs,
+    stats = train_epochs(ctx, modules=modules, optimizer=optimizer, scheduler=scheduler, epochs=recipe.epochs,
                          batches=lambda epoch: data, step=step, chance_loss=chance_loss,
                          after_step=(lambda: average.update_parameters(net)) if average is not None else None)
-    ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
+    ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "schedule": dataclasses.asdict(plan),
+                             "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
     trained = average.module if average is not None else net
     return ClassifierModel(trained, config.flip_tta and split.hflip, recipe.tta_shift)
 
