@@ -20,7 +20,7 @@ from osrbench.specs import DataOptions, OsrbenchError
 from osrbench.config import describe_fields, parse_overrides
 from osrbench.data import DEFAULT_ROOT
 from osrbench.plugins import KINDS, failure_line, load_plugins
-from osrbench.progress import console_for
+from osrbench.progress import console_for, titled
 from osrbench.signals import Terminated, terminate_like_interrupt
 from osrbench.version import __version__
 
@@ -214,7 +214,7 @@ def _add_reproduce(sub) -> None:
                    help="largest allowed |rerun − record| of a metric (default 0: exact, which CPU runs achieve; "
                         "GPU training is not bitwise deterministic, so pass e.g. --tol 0.01 there)")
     p.add_argument("--results-dir", type=Path, default=None,
-                   help="where the rerun's record goes (default: a new temporary folder, printed)")
+                   help="where the rerun's record goes and stays (default: a temporary folder, removed at the end)")
     p.add_argument("--data-root", type=Path, default=DEFAULT_ROOT,
                    help=f"folder of the dataset cache and originals (default $OSRBENCH_DATA or {DEFAULT_ROOT})")
     p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
@@ -358,26 +358,41 @@ def cmd_score(args) -> int:
     return _report_failures(records)
 
 
+def _description(spec) -> str:
+    text = spec.description
+    if getattr(spec, "default_augmentation", None):
+        text = f"{text} [default augmentation: {spec.default_augmentation}]"
+    requires = getattr(spec, "requires", None)
+    return f"{text} (needs {', '.join(sorted(requires))})" if requires else text
+
+
+def _list_verbose(kind: str, registry) -> None:
+    """One block per plugin: name and description, where it comes from, one line per option (a table would pad
+    every line to the longest option)."""
+    console.print(f"[bold]{kind}[/bold]")
+    for entry in registry:
+        console.print(f"  [bold]{escape(entry.spec.name)}[/bold]: {escape(_description(entry.spec))}", highlight=False)
+        console.print(f"    from {escape(entry.origin)}", highlight=False)
+        config = getattr(entry.spec, "config", None)
+        for name, typ, default, help_text in describe_fields(config) if config is not None else []:
+            console.print(f"    {escape(name)} ({escape(typ)}, default {escape(str(default))}) {escape(help_text)}",
+                          highlight=False)
+
+
 def cmd_list(args) -> int:
     plugins = load_plugins()
     for kind in [args.kind] if args.kind else list(KINDS):
-        table = Table(title=kind, title_justify="left", show_lines=args.verbose)
+        if args.verbose:
+            _list_verbose(kind, plugins.registry(kind))
+            continue
+        table = Table()
         table.add_column("name", style="bold")
         table.add_column("description")
         table.add_column("provided by")
         for entry in plugins.registry(kind):
-            text = entry.spec.description
-            if getattr(entry.spec, "default_augmentation", None):
-                text = f"{text} [default augmentation: {entry.spec.default_augmentation}]"
-            config = getattr(entry.spec, "config", None)
-            if args.verbose and config is not None:
-                opts = "\n".join(f"  {n} ({t}, default {d}) {h}" for n, t, d, h in describe_fields(config))
-                text = f"{text}\n{opts}" if opts else text
-            requires = getattr(entry.spec, "requires", None)
-            text = f"{text} (needs {', '.join(sorted(requires))})" if requires else text
-            origin = entry.origin if args.verbose else f"{entry.plugin} ({entry.distribution})"
-            table.add_row(escape(entry.spec.name), escape(text), escape(origin))
-        console.print(table)
+            table.add_row(escape(entry.spec.name), escape(_description(entry.spec)),
+                          escape(f"{entry.plugin} ({entry.distribution})"))
+        console.print(titled(kind, table))
     for line in plugins.clashes():
         console.print(f"[red]clash:[/red] {escape(line)}; uninstall, remove or rename one of them", highlight=False)
     for source, error in sorted(plugins.failures.items()):
@@ -442,13 +457,20 @@ def cmd_compare(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
+    if args.results_dir is not None:
+        return _reproduce_into(args, args.results_dir, f"rerun record: {args.results_dir}")
+    with tempfile.TemporaryDirectory(prefix="osrbench-reproduce-") as scratch:  # removed also after a failure
+        return _reproduce_into(args, Path(scratch), "rerun record: removed with its scratch folder (--results-dir "
+                                                    "DIR keeps it)")
+
+
+def _reproduce_into(args, results_dir: Path, where: str) -> int:
     from osrbench.reproduce import provenance_lines, reproduce, reproduction_table
 
-    results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="osrbench-reproduce-"))
     result = reproduce(args.record, results_dir, DataOptions(args.data_root, args.download), args.device, args.tol,
                        args.quiet)
     console.print(reproduction_table(result))
-    for line in [*provenance_lines(result), f"rerun record: {results_dir}"]:
+    for line in [*provenance_lines(result), where]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if result.failures or not result.same_data:
         why = [f"{len(result.failures)} metric(s) differ by more than {args.tol:g}"] if result.failures else []

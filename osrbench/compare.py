@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 from rich import box
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
 from osrbench.specs import OsrbenchError
 from osrbench.leaderboard import HEADLINE_METRICS, records_frame
+from osrbench.progress import titled
 from osrbench.stats import Estimate, PairedTest, mean_ci, paired_test
 
 PAIR_KEY = ["fingerprint", "split", "seed"]
@@ -106,19 +108,18 @@ def _ci(e: Estimate) -> str:
     return "-" if pd.isna(e.low) else f"[{e.low:.4f}, {e.high:.4f}]"
 
 
-def comparison_table(c: Comparison) -> Table:
+def comparison_table(c: Comparison) -> Group:
     """The rich table of a comparison; every name from records is escaped."""
     notes = [f"{metric}: {test.note}" for metric, test in c.tests.items() if test.note]
-    table = Table(title=escape(f"{c.a} vs {c.b} on {c.protocol}: difference A − B over paired runs"),
-                  title_justify="left", caption=escape("\n".join([*notes, TESTS_NOTE])), caption_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for name in ("metric", "A mean", "B mean", "A − B", "95% CI", "p (t)", "p (W)", "n"):
         table.add_column(name, justify="left" if name == "metric" else "right", no_wrap=True)
     for metric, test in c.tests.items():
         mean_a, mean_b = c.means[metric]
         table.add_row(escape(metric), f"{mean_a.mean:.4f}", f"{mean_b.mean:.4f}", f"{test.difference.mean:+.4f}",
                       _ci(test.difference), _p(test.t_pvalue), _p(test.wilcoxon_pvalue), str(test.difference.n))
-    return table
+    return titled(escape(f"{c.a} vs {c.b} on {c.protocol}: difference A − B over paired runs"), table,
+                  escape("\n".join([*notes, TESTS_NOTE])))
 
 
 def pairing_lines(c: Comparison) -> list[str]:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from osrbench.specs import OsrbenchError
 from osrbench.records import DamagedRecord, scan_records
-from osrbench.stats import METHOD_NOTE, format_estimate, mean_ci
+from osrbench.stats import METHOD_NOTE, PROPORTION, format_estimate, mean_ci
 from osrbench.summary import scalar_metrics
 
 
@@ -104,7 +104,9 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     )
     wide = {}
     for metric in metrics:
-        estimates = groups[metric].agg(mean_ci)
+        values = frame[metric].dropna()
+        bounds = PROPORTION if values.between(*PROPORTION).all() else None  # a rate, an area, an accuracy
+        estimates = groups[metric].agg(lambda v, bounds=bounds: mean_ci(v, bounds=bounds))
         stats[f"{metric}_mean"] = estimates.map(lambda e: e.mean)
         stats[f"{metric}_std"] = groups[metric].std().fillna(0.0)
         stats[f"{metric}_n"] = estimates.map(lambda e: e.n)

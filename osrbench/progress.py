@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -20,10 +22,45 @@ T = TypeVar("T")
 LOG_WIDTH = 10_000  # a stream that is not a terminal (a log, a pipe) gets no width limit: nothing wraps
 
 
+class Unpadded(io.TextIOBase):
+    """The standard stream (looked up on each write, as tests replace it) without the spaces that rich
+    pads lines with: a log or a pipe gets no trailing whitespace."""
+
+    def __init__(self, stderr: bool = False):
+        self.stderr = stderr
+        self.pending = ""
+
+    @property
+    def stream(self):
+        return sys.stderr if self.stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending)
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def console_for(stderr: bool = False) -> Console:
-    """A console on stdout (or stderr): the terminal's width, or unlimited when it is not a terminal."""
+    """A console on stdout (or stderr): the terminal's width, or, when it is not a terminal, unlimited width
+    (nothing wraps) and no trailing padding."""
     console = Console(stderr=stderr)
-    return console if console.is_terminal else Console(stderr=stderr, width=LOG_WIDTH)
+    return console if console.is_terminal else Console(file=Unpadded(stderr), width=LOG_WIDTH)
+
+
+def titled(title: str, table, caption: str = "") -> Group:
+    """``table`` under its title line (and above its caption): unlike a rich table's own title and caption,
+    these are not wrapped to the table's width. ``title`` and ``caption`` are rich markup."""
+    return Group(title, table, *([caption] if caption else []))
 
 
 class Progress:

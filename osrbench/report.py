@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from osrbench.specs import OsrbenchError
+from osrbench.progress import titled
 from osrbench.records import read_record
 
 
@@ -76,7 +77,7 @@ def report(path: Path | str, console: Console | None = None) -> dict[str, Any]:
     cost = record.get("cost", {})
     title = (f"{record.get('label')} on {record.get('protocol')} split {record.get('split')} seed {record.get('seed')} "
              f"({cost.get('device', '?')}, train {cost.get('train_seconds', 0):.1f} s)")
-    table = Table(title=escape(title), title_justify="left")
+    table = Table()
     for name, justify in (("postprocessor", "left"), ("scorer", "left"), ("metric", "left"), ("value", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in metric_rows(record.get("metrics", {})):
@@ -84,7 +85,7 @@ def report(path: Path | str, console: Console | None = None) -> dict[str, Any]:
     for pp, by_scorer in cost.get("score_seconds", {}).items():
         for scorer, seconds in by_scorer.items():
             table.add_row(escape(pp), escape(scorer), "wall seconds", f"{seconds:.1f}", style="dim")
-    console.print(table)
+    console.print(titled(escape(title), table))
     plots = run_plots(run_dir)
     console.print(f"record: {escape(str(record_file))}")
     console.print("plots:" if plots else "plots: none", *[f"\n  {escape(str(p))}" for p in plots], sep="")

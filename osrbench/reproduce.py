@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,6 +23,7 @@ from osrbench.plugins import load_plugins
 from osrbench.protocol_files import restore_protocol_file
 from osrbench.records import read_record
 from osrbench.runner import Run, RunRequest
+from osrbench.progress import titled
 from osrbench.summary import scalar_metrics
 
 
@@ -136,17 +138,17 @@ def _number(value: float | None) -> str:
     return "missing" if value is None else f"{value:.6g}"
 
 
-def reproduction_table(r: Reproduction) -> Table:
+def reproduction_table(r: Reproduction) -> Group:
     title = (f"{r.record['label']} on {r.record['protocol']} split {r.record['split']} seed {r.record['seed']}: "
              f"record vs rerun (tolerance {r.tol:g})")
-    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("metric", "record", "rerun", "rerun − record", ""):
         table.add_column(name, justify="left" if name == "metric" else "right", no_wrap=True)
     for metric, a, b in r.rows:
         difference = "-" if a is None or b is None else f"{b - a:+.3g}"
         verdict = "[red]DIFFERS[/red]" if r.differs(a, b, r.tol) else "ok"
         table.add_row(escape(metric), _number(a), _number(b), difference, verdict)
-    return table
+    return titled(escape(title), table)
 
 
 def provenance_lines(r: Reproduction) -> list[str]:

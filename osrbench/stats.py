@@ -21,25 +21,32 @@ CONFIDENCE = 0.95
 EQUAL = 1e-12  # metric differences closer than this are rounding, not a difference
 
 METHOD_NOTE = ("mean ± half-width of the 95% Student t confidence interval over runs (splits × seeds), "
-               "n = number of runs; n = 1 has no interval")
+               "n = number of runs; n = 1 has no interval, and a metric that lies in [0, 1] shows 'n too small' "
+               "where its interval would reach past 0 or 1 (the CSV has the interval clipped to [0, 1])")
+PROPORTION = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """The mean of ``n`` runs and its confidence interval (NaN bounds when n < 2)."""
+    """The mean of ``n`` runs and its confidence interval (NaN bounds when n < 2; ``clipped`` when the
+    interval reached past the metric's bounds and was cut there)."""
 
     mean: float
     low: float
     high: float
     n: int
+    clipped: bool = False
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
 
-def mean_ci(values, confidence: float = CONFIDENCE) -> Estimate:
-    """The mean of the finite ``values`` with Student's t interval; NaN values are not runs of this cell."""
+def mean_ci(values, confidence: float = CONFIDENCE, bounds: tuple[float, float] | None = None) -> Estimate:
+    """The mean of the finite ``values`` with Student's t interval; NaN values are not runs of this cell.
+
+    ``bounds``: the range of the metric (``PROPORTION`` for rates, areas, accuracies); an interval reaching
+    past it is clipped to it and marked ``clipped`` (too few runs for the t interval to be informative)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -49,15 +56,21 @@ def mean_ci(values, confidence: float = CONFIDENCE) -> Estimate:
     if n == 1:
         return Estimate(mean, math.nan, math.nan, 1)
     half = float(stdtrit(n - 1, (1 + confidence) / 2) * x.std(ddof=1) / math.sqrt(n))
-    return Estimate(mean, mean - half, mean + half, n)
+    low, high = mean - half, mean + half
+    if bounds is not None and (low < bounds[0] or high > bounds[1]):
+        return Estimate(mean, max(low, bounds[0]), min(high, bounds[1]), n, clipped=True)
+    return Estimate(mean, low, high, n)
 
 
 def format_estimate(estimate: Estimate, digits: int = 4) -> str:
-    """``0.9081 ± 0.0155 (n=5)``; a single run ``0.9081 (n=1)``; no run ``-``."""
+    """``0.9081 ± 0.0155 (n=5)``; a single run ``0.9081 (n=1)``; a clipped interval ``0.9398 (n=2, n too
+    small)``; no run ``-``."""
     if estimate.n == 0:
         return "-"
     if estimate.n == 1:
         return f"{estimate.mean:.{digits}f} (n=1)"
+    if estimate.clipped:
+        return f"{estimate.mean:.{digits}f} (n={estimate.n}, n too small)"
     return f"{estimate.mean:.{digits}f} ± {estimate.half_width:.{digits}f} (n={estimate.n})"
 
 

@@ -8,6 +8,8 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
+from osrbench.progress import titled
+
 HEADLINE = {"auroc": "AUROC", "oscr": "OSCR", "macro_f1": "macro-F1", "accuracy": "accuracy"}
 
 
@@ -35,11 +37,15 @@ def column_order(key: str) -> tuple:
     return (1, 0, key)
 
 
-def results_table(records: list[dict[str, Any]], title: str) -> Table:
+def results_table(records: list[dict[str, Any]], title: str):
+    """The table under ``title`` (rich markup); with several records, its last rows are the mean ± sample
+    standard deviation over the splits and the total training seconds, as its title says."""
     rows = [(record, pp, scalar_metrics(by_scorer)) for record in records
             for pp, by_scorer in record.get("metrics", {}).items()]
     keys = sorted({k for _, _, row in rows for k in row}, key=column_order)
-    table = Table(title=title, title_justify="left")
+    if len(records) > 1:
+        title += f" (last rows: mean ± sample std over {len(records)} runs; train s: their total)"
+    table = Table()
     table.add_column("split", justify="right", no_wrap=True)
     table.add_column("postprocessor", no_wrap=True)
     for key in keys:
@@ -56,5 +62,5 @@ def results_table(records: list[dict[str, Any]], title: str) -> Table:
                 cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
                              if len(values) else "-")
             total = sum(r["cost"]["train_seconds"] for r in records)
-            table.add_row("mean ± std", escape(pp), *cells, f"{total:.1f}", style="bold")
-    return table
+            table.add_row("mean ± std", escape(pp), *cells, f"total {total:.1f}", style="bold")
+    return titled(title, table)

@@ -145,6 +145,11 @@ def test_output_in_a_log_has_no_blank_lines_no_wrapped_cells_and_one_column_orde
                "--data-root", str(tmp_path)]
     trained = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "" not in trained.stderr.splitlines()
+    lines = trained.stdout.splitlines() + trained.stderr.splitlines()
+    assert [line for line in lines if line != line.rstrip()] == []  # no padding at the ends of lines
+    title = " on digits (last rows: mean ± sample std over 2 runs; train s: their total)"
+    assert any(line.startswith("ce@") and line.endswith(title) for line in lines)  # one line, not wrapped
+    assert next(line for line in lines if "mean ± std" in line).rstrip("│ ").split()[-2] == "total"
 
     def header(out: str) -> str:
         return next(line for line in out.splitlines() if "AUROC" in line)

@@ -1,6 +1,7 @@
 """`osrbench reproduce`: a digits record rerun from its stored config gives the same metrics on the CPU."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,15 +46,18 @@ def test_a_digits_record_reproduces_exactly_on_the_cpu(digits_record, tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_changed_metric_is_reported_and_fails_unless_within_tol(digits_record, tmp_path, capsys):
+def test_a_changed_metric_is_reported_and_fails_unless_within_tol(digits_record, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     record = json.loads(digits_record.read_text())
     record["metrics"]["msp"]["osr"]["auroc"] += 1e-6
     edited = tmp_path / "results" / "digits" / record["label"] / "split0-seed0.json"
     edited.parent.mkdir(parents=True)
     edited.write_text(json.dumps(record))
     data = str(digits_record.parents[3] / "data")
-    code, out = run_cli(capsys, "reproduce", str(edited), "--results-dir", str(tmp_path / "s1"), "--data-root", data)
+    code, out = run_cli(capsys, "reproduce", str(edited), "--data-root", data)  # into a scratch folder
     assert code == 1 and "DIFFERS" in out and "-1e-06" in out and "1 metric(s) differ" in out
+    assert list((tmp_path / "tmp").iterdir()) == []  # the scratch folder is gone after the failed reproduction
     code, out = run_cli(capsys, "reproduce", str(edited), "--tol", "1e-5", "--results-dir", str(tmp_path / "s2"),
                         "--data-root", data)
     assert code == 0 and "DIFFERS" not in out
@@ -118,3 +122,10 @@ def test_a_record_made_without_the_health_check_and_with_postprocessors_reproduc
                         "--data-root", str(data))
     assert code == 0 and "DIFFERS" not in out, out
     assert {"msp/osr.auroc", "mls/osr.auroc", "energy/osr.auroc"} <= set(out.split())
+
+
+def test_reproduce_removes_its_scratch_folder_also_when_it_fails(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, out = run_cli(capsys, "reproduce", str(tmp_path / "nowhere.json"))
+    assert code == 2 and "cannot be read" in out
+    assert not list(tmp_path.glob("osrbench-reproduce-*"))

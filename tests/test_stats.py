@@ -144,3 +144,12 @@ def test_compare_with_markup_in_a_name_prints_it_as_text(results, capsys):
 def test_compare_bad_input_gives_one_line(results, capsys, args, message):
     code, out = run_cli(capsys, "compare", *args, "--results-dir", str(results))
     assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_an_interval_past_the_bounds_of_a_proportion_is_clipped_and_says_n_too_small():
+    e = mean_ci([0.9973, 0.8823], bounds=(0.0, 1.0))  # two runs: t(0.975, 1) = 12.7
+    assert e.clipped and e.high == 1.0 and 0.0 <= e.low < e.mean
+    assert format_estimate(e) == "0.9398 (n=2, n too small)"
+    inside = mean_ci([0.90, 0.91, 0.92], bounds=(0.0, 1.0))
+    assert not inside.clipped and format_estimate(inside).startswith("0.9100 ± ")
+    assert not mean_ci([0.9973, 0.8823]).clipped  # no bounds (a difference A − B): the plain t interval
