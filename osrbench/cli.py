@@ -125,7 +125,8 @@ def _add_sweep(sub) -> None:
                    help="jobs at a time (local default: one per visible GPU, 1 without a GPU; "
                         "ray default: the cluster's GPUs, else CPUs)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="local executor: CPU threads per job (default: cores / workers)")
+                   help="local executor: CPU threads per job (default: those of `osrbench run`, whose records "
+                        "CPU jobs then equal; a smaller count shares the cores among the workers)")
     p.add_argument("--address", default=None, metavar="HOST:PORT",
                    help="ray executor: a running cluster's address (default: start a Ray on this machine)")
     p.add_argument("--executor-set", dest="executor_overrides", action="extend", nargs="+", default=[],

@@ -8,6 +8,8 @@ rerun), writing into a scratch results dir. Each scalar metric is compared with 
 from __future__ import annotations
 
 import math
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,21 +113,73 @@ class Reproduction:
         return self.record["data_fingerprint"] == self.rerun["data_fingerprint"]
 
 
+def prepare(path: Path, results_dir: Path, data: DataOptions, device: str | None = None,
+            quiet: bool = False) -> tuple[dict[str, Any], Run]:
+    """The record at ``path`` (migrated to the current options) and the run that repeats it, its config
+    checked to rebuild the stored one exactly; nothing is trained or loaded yet."""
+    import torch
+
+    record = read_record(path)
+    wanted = device or record["cost"].get("device_type", "cpu")
+    no_gpu = device is None and wanted == "cuda" and not torch.cuda.is_available()
+    device = "cpu" if no_gpu else wanted  # the config is checked first, also where the record's GPU is missing
+    protocol = rerun_protocol(record, results_dir, path)
+    run = Run(rerun_request(record, results_dir, data, device, quiet, protocol))
+    migrated = _migrated(record, config_dict(run.method_config))
+    if migrated is not record:
+        record, run = migrated, Run(rerun_request(migrated, results_dir, data, device, quiet, protocol))
+    _check_same_config(run, record["config"])
+    if no_gpu:
+        raise OsrbenchError(f"the record was made on a GPU ({record['cost']['device']}) and this machine has no CUDA "
+                            "device; its config rebuilds exactly: reproduce it on a GPU machine (with the data: "
+                            "--data-root), or here with --device cpu and a --tol (CPU numbers differ from GPU ones)")
+    return record, run
+
+
+def _migrated(record: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the method options it predates added (the record itself if none): each takes the value
+    its run resolved (``method_info.recipe``), which is what that run used, else the option's default."""
+    stored = record["config"]["method"]
+    missing = [key for key in current if key not in stored]
+    if not missing:
+        return record
+    resolved = (record.get("method_info") or {}).get("recipe") or {}
+    method = {**stored, **{key: resolved.get(key, current[key]) for key in missing}}
+    return {**record, "config": {**record["config"], "method": method}, "migrated_options": missing}
+
+
 def reproduce(path: Path, results_dir: Path, data: DataOptions, device: str | None = None, tol: float = 0.0,
               quiet: bool = False) -> Reproduction:
     """Rerun the record at ``path`` into ``results_dir`` and pair its scalar metrics with the rerun's."""
     if not math.isfinite(tol) or tol < 0:
         raise OsrbenchError(f"--tol {tol}: expected a finite number ≥ 0")
-    record = read_record(path)
-    protocol = rerun_protocol(record, results_dir, path)
-    request = rerun_request(record, results_dir, data, device or record["cost"].get("device_type", "cpu"), quiet,
-                            protocol)
-    run = Run(request)
-    _check_same_config(run, record["config"])
-    rerun = run.execute()[0]
+    record, run = prepare(path, results_dir, data, device, quiet)
+    with _threads(_recorded_threads(record["cost"]) if run.device.type == "cpu" else None):
+        rerun = run.execute()[0]
     recorded, again = _scalars(record), _scalars(rerun)
     rows = [(m, recorded.get(m), again.get(m)) for m in dict.fromkeys([*recorded, *again])]
     return Reproduction(record, rerun, rows, tol)
+
+
+def _recorded_threads(cost: dict[str, Any]) -> int | None:
+    """A CPU record's thread count: ``cost.cpu_threads``, or in an older record its device, "cpu (x86_64, 2 threads)"."""
+    found = re.search(r"(\d+) threads?\)$", str(cost.get("device", "")))
+    return cost.get("cpu_threads") or (int(found.group(1)) if found else None)
+
+
+@contextmanager
+def _threads(count: int | None):
+    """torch's CPU thread count set to ``count`` (a CPU record's ``cost.cpu_threads``) for the rerun: CPU
+    kernels sum in another order on another count, so the numbers would differ in their last digits."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _scalars(record: dict[str, Any]) -> dict[str, float]:
@@ -158,6 +212,9 @@ def provenance_lines(r: Reproduction) -> list[str]:
         v = rec.get("versions") or {}
         lines.append(f"{who}: {rec['cost']['device']}, data {rec['data_fingerprint']}, osrbench {v.get('osrbench')}, "
                      f"torch {v.get('torch')}, git {v.get('git_revision')}, train {rec['cost']['train_seconds']:.1f} s")
+    if r.record.get("migrated_options"):
+        lines.append(f"the record predates the options {', '.join(r.record['migrated_options'])}: they take the "
+                     "values its run resolved")
     if not r.same_data:
         lines.append("the rerun read a different copy of the data (fingerprints differ): metrics are not comparable")
     return lines

@@ -5,12 +5,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from osrbench.api import DataOptions
 from osrbench.cli import main
 from osrbench.config import config_dict
 from osrbench.plugins import load_plugins
-from osrbench.reproduce import config_overrides, rerun_request
+from osrbench.reproduce import config_overrides, prepare, rerun_request
 from osrbench.runner import Run, RunRequest
 
 # One epoch that learns digits (the training-health guard rejects a model at chance level).
@@ -129,3 +130,45 @@ def test_reproduce_removes_its_scratch_folder_also_when_it_fails(tmp_path, capsy
     code, out = run_cli(capsys, "reproduce", str(tmp_path / "nowhere.json"))
     assert code == 2 and "cannot be read" in out
     assert not list(tmp_path.glob("osrbench-reproduce-*"))
+
+
+def test_every_committed_record_rebuilds_its_config_and_a_gpu_record_says_it_needs_a_gpu(tmp_path, capsys):
+    committed = sorted(Path(__file__).resolve().parents[1].glob("leaderboards/records/*/*/split*-seed*.json"))
+    assert len(committed) >= 20
+    for path in committed:
+        record, run = prepare(path, tmp_path / "s", DataOptions(tmp_path / "data"), device="cpu", quiet=True)
+        assert config_dict(run.method_config) == record["config"]["method"], path
+        assert record["versions"]["git_revision"], path  # the source revision each record was made with
+    if not torch.cuda.is_available():
+        code, out = run_cli(capsys, "reproduce", str(committed[0]))
+        assert code == 2 and "made on a GPU" in out and "config rebuilds exactly" in out
+
+
+def test_a_record_older_than_the_recipe_options_is_migrated_with_the_values_its_run_resolved(tmp_path):
+    committed = Path(__file__).resolve().parents[1] / "leaderboards" / "records" / "mnist" / "ce" / "split0-seed0.json"
+    record = json.loads(committed.read_text())
+    newer = ("width", "stem_stride", "crop", "crop_scale", "ema", "tta_shift")
+    record["config"]["method"] = {k: v for k, v in record["config"]["method"].items() if k not in newer}
+    old = tmp_path / "results" / "mnist" / "ce" / "split0-seed0.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps(record))
+    migrated, run = prepare(old, tmp_path / "s", DataOptions(tmp_path / "data"), device="cpu", quiet=True)
+    assert set(migrated["migrated_options"]) == set(newer)
+    for key in newer:  # what the run used, not today's "auto" (which may resolve differently)
+        assert getattr(run.method_config, key) == record["method_info"]["recipe"][key]
+
+
+@pytest.mark.slow
+def test_a_cpu_record_reruns_on_its_recorded_thread_count(digits_record, tmp_path, capsys):
+    record = json.loads(digits_record.read_text())
+    assert record["cost"]["cpu_threads"] == torch.get_num_threads()
+    record["cost"]["cpu_threads"] = 1
+    one = tmp_path / "results" / "digits" / record["label"] / "split0-seed0.json"
+    one.parent.mkdir(parents=True)
+    one.write_text(json.dumps(record))
+    threads = torch.get_num_threads()
+    run_cli(capsys, "reproduce", str(one), "--results-dir", str(tmp_path / "s"),
+            "--data-root", str(digits_record.parents[3] / "data"))
+    rerun = json.loads(next((tmp_path / "s").rglob("split0-seed0.json")).read_text())
+    assert rerun["cost"]["cpu_threads"] == 1 and "1 thread)" in rerun["cost"]["device"]
+    assert torch.get_num_threads() == threads  # restored for whatever runs next in this process

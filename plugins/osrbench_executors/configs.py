@@ -11,7 +11,8 @@ from osrbench.specs import OsrbenchError
 @dataclass
 class LocalConfig:
     workers: int | None = option(None, "jobs at a time (default: one per visible GPU; 1 on a machine without one)")
-    threads: int | None = option(None, "CPU threads per job (default: CPU cores / workers)")
+    threads: int | None = option(None, "CPU threads per job (default: those of `osrbench run`, so that the "
+                                        "records equal run's; fewer share the cores among workers)")
 
     def validate(self) -> None:
         for key in ("workers", "threads"):

@@ -1,7 +1,8 @@
 """The ``local`` executor: parallel worker slots on this machine, one fresh process per job.
 
 Each slot is pinned to one GPU with ``CUDA_VISIBLE_DEVICES`` (one slot per visible GPU by default),
-or, without a GPU, is a CPU slot with ``cores / workers`` threads. Every job runs in its own
+or, without a GPU, is a CPU slot with as many threads as ``osrbench run`` takes (``--threads N`` sets another
+count; the record keeps it as ``cost.cpu_threads``, since CPU results depend on it). Every job runs in its own
 ``python -m osrbench.jobs`` process: a crash (segfault, out of memory, a killed process) ends that
 job alone, and each job starts with a clean CUDA context.
 """
@@ -41,10 +42,12 @@ class LocalExecutor(Executor):
     def __init__(self, config: LocalConfig):
         gpus = visible_gpus()
         workers = config.workers or max(1, len(gpus))
-        threads = config.threads or max(1, (os.cpu_count() or 1) // workers)
+        # CPU jobs take the thread count of `osrbench run` unless --threads says otherwise, so that a sweep's
+        # record equals run's (CPU sums differ in their last digits between thread counts).
+        threads = {"OMP_NUM_THREADS": str(config.threads)} if config.threads else {}
         # Slots are worker environments; with more workers than GPUs, GPUs are shared round-robin.
         self.slots = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} if gpus else
-                      {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(threads)} for i in range(workers)]
+                      {"CUDA_VISIBLE_DEVICES": "", **threads} for i in range(workers)]
         self.workers = Workers()
 
     def map(self, jobs: list[Job], started: Callable[[Job], None]) -> Iterator[JobResult]:
