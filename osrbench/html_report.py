@@ -33,6 +33,7 @@ th { background: #f2f2f2; cursor: pointer; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 figure { display: inline-block; margin: 0.3rem; }
+.split-plots { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 0.3rem; }
 figure img { max-width: 22rem; border: 1px solid #ddd; }
 img.scatter { max-width: 40rem; }
 figcaption, .note { font-size: 0.85rem; color: #555; }
@@ -116,8 +117,19 @@ def pareto_front(seconds: pd.Series, score: pd.Series) -> pd.Series:
     return (order["y"] > best_before).reindex(seconds.index)
 
 
-def _scatter(points: pd.DataFrame, protocol: str, metric: str) -> str:
-    """``metric`` against mean training seconds per run for each row of one protocol, Pareto front drawn."""
+def front_label(points: int, on_front: int) -> str:
+    """The legend of the Pareto front, saying when it is trivial."""
+    if points == 1:
+        return "one row only: no trade-off to show"
+    if on_front == 1:
+        return "Pareto front: one row, cheapest and best (a trivial front)"
+    return "Pareto front (no row is cheaper and better)"
+
+
+def scatter_figure(points: pd.DataFrame, protocol: str, metric: str) -> Figure:
+    """``metric`` against mean training seconds per run for each row of one protocol, Pareto front drawn. The
+    seconds axis starts at zero (log-scaled, with its range, where the seconds span more than ten times), and
+    the legend sits outside the axes, clear of the data."""
     front = pareto_front(points["seconds"], points["mean"])
     fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained")
     ax = fig.add_subplot()
@@ -125,17 +137,27 @@ def _scatter(points: pd.DataFrame, protocol: str, metric: str) -> str:
     ax.errorbar(points["seconds"], points["mean"], yerr=half, fmt="o", color="tab:blue", ecolor="0.6", capsize=3)
     on_front = points[front].sort_values("seconds")
     ax.plot(on_front["seconds"], on_front["mean"], drawstyle="steps-post", color="tab:red", marker="o",
-            markersize=11, markerfacecolor="none", label="Pareto front (no row is cheaper and better)")
+            markersize=11, markerfacecolor="none", label=front_label(len(points), int(front.sum())))
     for x, y, name in zip(points["seconds"], points["mean"], points["method"]):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.margins(x=0.15, y=0.1)
-    if points["seconds"].max() > 10 * points["seconds"].min():
+    seconds = points["seconds"]
+    if seconds.max() > 10 * seconds.min():
         ax.set_xscale("log")
-    ax.set_xlabel("training seconds per run (device: see the cost table)")
+        ax.set_xlabel(f"training seconds per run, log scale, {seconds.min():.3g}–{seconds.max():.3g} s "
+                      "(device: see the cost table)")
+    else:
+        ax.set_xlim(left=0, right=seconds.max() * 1.25)  # from zero: equal costs look equal
+        ax.set_xlabel("training seconds per run (device: see the cost table)")
     ax.set_ylabel(f"{metric} (mean, 95% CI)")
     ax.set_title(f"{metric} vs training cost on {protocol}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)  # below the axes' labels
+    return fig
+
+
+def _scatter(points: pd.DataFrame, protocol: str, metric: str) -> str:
+    fig = scatter_figure(points, protocol, metric)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     alt = f"{metric} against training seconds per run on {protocol}, with the Pareto front"
@@ -174,20 +196,21 @@ def embeddable_png(path: Path) -> bytes | None:
     return data if data.startswith(PNG_MAGIC) else None
 
 
+def _plot_figure(path: Path, split: int) -> str:
+    caption = f"{Path(path).stem}, split {split}"
+    data = embeddable_png(path)
+    if data is None:
+        return f'<p class="note">{_e(caption)}: not embedded (missing, or not a PNG file in its run folder)</p>'
+    return f'<figure><img alt="{_e(caption)}" src="{_png_uri(data)}"><figcaption>{_e(caption)}</figcaption></figure>'
+
+
 def _run_plots(board: dict) -> str:
     parts = []
     for (row, protocol), group in board["plots"].groupby(["row", "protocol"], sort=False):
-        figures = []
-        for split, paths in zip(group["split"], group["plots"]):
-            for path in paths:
-                caption = f"{Path(path).stem}, split {split}"
-                data = embeddable_png(path)
-                figures.append(f'<figure><img alt="{_e(caption)}" src="{_png_uri(data)}"><figcaption>{_e(caption)}'
-                               "</figcaption></figure>" if data else
-                               f'<p class="note">{_e(caption)}: not embedded (missing, or not a PNG file in its '
-                               "run folder)</p>")
-        parts.append(f"<details><summary>{_e(row)} on {_e(protocol)} ({len(figures)} plots)</summary>\n"
-                     + "\n".join(figures) + "\n</details>")
+        splits = [[_plot_figure(path, split) for path in paths] for split, paths in zip(group["split"], group["plots"])]
+        rows = "\n".join('<div class="split-plots">' + "".join(figures) + "</div>" for figures in splits)  # side by side
+        parts.append(f"<details><summary>{_e(row)} on {_e(protocol)} ({sum(map(len, splits))} plots)</summary>\n"
+                     + rows + "\n</details>")
     return "\n".join(parts) or '<p class="note">no plots in these records</p>'
 
 

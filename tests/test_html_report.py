@@ -149,3 +149,33 @@ def test_a_script_in_a_name_is_shown_as_text_in_chromium(browser, results, tmp_p
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
     pwned = PWN_LABEL.replace("<", "&lt;").replace(">", "&gt;")
     assert table_rows(dom, "table-osr.auroc") == ["ce/mls", "ce/msp", f"{pwned}/mls", f"{pwned}/msp"]
+
+
+def test_the_cost_scatter_starts_at_zero_keeps_its_legend_off_the_data_and_names_a_trivial_front():
+    import pandas as pd
+
+    from osrbench.html_report import scatter_figure
+
+    two = pd.DataFrame({"method": ["ce/mls", "ce/msp"], "seconds": [38.8, 39.8], "mean": [0.93, 0.92],
+                        "ci_low": [0.90, 0.89], "ci_high": [0.96, 0.95]})
+    fig = scatter_figure(two, "cifar10", "osr.auroc")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[0] == 0  # two equal trainings look equal
+    legend = ax.get_legend()
+    assert legend.get_texts()[-1].get_text() == "Pareto front: one row, cheapest and best (a trivial front)"
+    fig.canvas.draw()
+    box, axes = legend.get_window_extent(), ax.get_window_extent()
+    assert box.y1 <= axes.y0  # below the axes: covers no point or error bar
+    spread = two.assign(seconds=[5.0, 400.0], mean=[0.90, 0.95])
+    wide = scatter_figure(spread, "cifar10", "osr.auroc").axes[0]
+    assert wide.get_xscale() == "log" and "5–400 s" in wide.get_xlabel()
+    assert wide.get_legend().get_texts()[-1].get_text() == "Pareto front (no row is cheaper and better)"
+
+
+def test_each_splits_plots_sit_in_one_row(tmp_path):
+    copy_cifar10_ce(tmp_path, plots=True)
+    page = render_html(build_leaderboard(tmp_path))
+    rows = re.findall(r'<div class="split-plots">(.*?)</div>', page, re.S)
+    assert rows and all(len({re.search(r"split (\d+)", c).group(1) for c in re.findall(r"<figcaption>(.*?)</figcaption>", row)}) == 1
+                        for row in rows)
+    assert max(row.count("<figure>") for row in rows) >= 2  # a split's ROC and openness plots, side by side
