@@ -93,7 +93,7 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     missing = [m for m in metrics if m not in frame.columns]
     if missing:
         known = sorted(c for c in frame.columns if "." in c)
-        raise OsrbenchError(f"no metric {missing[0]!r} in the records; available: {', '.join(known)}")
+        raise OsrbenchError(f"no metric {missing[0]!r} in the records; available: {', '.join(known) or 'none'}")
     frame = frame.assign(row=_row_labels(frame))
     groups = frame.groupby(["row", "protocol"])
     stats = groups.agg(
