@@ -62,10 +62,11 @@ def test_list_protocols_verbose_says_where_each_came_from(search_path, capsys):
     path = write_protocol(search_path, "mine.json", name="mine")
     code, out = run_cli(capsys, "list", "protocols", "-v")
     assert code == 0
-    line = next(row for row in out.splitlines() if " mine " in row)
-    assert str(path) in line
-    digits = next(row for row in out.splitlines() if " digits " in row)
-    assert "digits.json" in digits and "plugin 'protocols'" in digits
+    lines = out.splitlines()
+    origin = {lines[i].split(":")[0].strip(): lines[i + 1] for i in range(len(lines) - 1)
+              if lines[i + 1].startswith("    from ")}  # each plugin's line, then where it came from
+    assert str(path) in origin["mine"]
+    assert "digits.json" in origin["digits"] and "plugin 'protocols'" in origin["digits"]
 
 
 # ---------------------------------------------------------------- class ids
