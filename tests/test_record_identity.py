@@ -157,7 +157,7 @@ def test_the_leaderboard_never_averages_across_versions_families_or_class_lists(
     assert sorted(cells.index) == sorted(f"ce/{pp} {t}" for pp in ("msp", "mls") for t in (tag.replace(
         values[-1][:8] if column == "split_hash" else values[-1], values[0][:8] if column == "split_hash"
         else values[0]), tag))
-    assert cells[f"ce/msp {tag}"].endswith("(n=2)")
+    assert "(n=2" in cells[f"ce/msp {tag}"]  # two runs (an interval past 1 reads "n too small")
 
 
 def test_records_without_a_split_hash_average_with_those_that_have_one(tmp_path):

@@ -21,6 +21,8 @@ RECON_SOURCES = ("feature", "latent")
 DECODER_OUTPUTS = ("linear", "tanh")
 SCORES = ("gaussian", "rule", "reconstruction")
 THRESHOLD_RULES = ("quantile95", "mean_plus_2std")
+SCORE_FORMULAS = {"gaussian": "-min_m D2_m/d*_m", "rule": "-max(r/tau_rec, min_m D2_m/d*_m)",
+                  "reconstruction": "-r/tau_rec"}
 COUNTERFACTUAL_MEANS = ("train-means", "prior")
 GAUSSIAN_CORNERS = ("code", "correlation")
 

@@ -7,12 +7,12 @@ import dataclasses
 import torch
 
 from osrbench import RunContext, Split
-from osrbench_nasosr.config import NasOsrConfig
+from osrbench_nasosr.config import SCORE_FORMULAS, NasOsrConfig
 from osrbench_nasosr.derivation import Architecture
 from osrbench_nasosr.model import NasOsrModel
 from osrbench_nasosr.retrain import build_final_vae, retrain
 from osrbench_nasosr.search import search
-from osrbench_nasosr.rejection_rule import SCORE_FORMULAS, fit_test_rule
+from osrbench_nasosr.rejection_rule import fit_test_rule
 
 
 def limit_per_class(split: Split, per_class: int) -> Split:

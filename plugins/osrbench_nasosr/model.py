@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from osrbench import OpenSetModel, Prediction
+from osrbench import OpenSetModel, Postprocessor, Prediction
 from osrbench_nasosr.rejection_rule import TestRule, decide, known_score
 from osrbench_nasosr.vae import ConditionalVAE
 
@@ -47,3 +47,12 @@ class NasOsrModel(OpenSetModel):
         """μ_u, the class attribute."""
         mu, _, _ = self.vae.encode(self.vae.prepare(images))
         return mu[:, self.vae.z_dim:]
+
+
+class RuleStatistic(Postprocessor):
+    def __init__(self, kind: str, config: object = None):  # no options: the thresholds come with the model
+        self.kind = kind
+
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        _, reconstruction, gaussian = model.score_parts(images)
+        return known_score(reconstruction, gaussian, self.kind)

@@ -10,11 +10,10 @@ offers the statistics as the capability ``REJECTION_STATISTICS`` (``score_parts`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-from torch import Tensor
-
-from osrbench import OpenSetModel, Postprocessor, PostprocessorSpec
-from osrbench_nasosr.rejection_rule import SCORE_FORMULAS, known_score
+from osrbench import PostprocessorSpec, deferred
+from osrbench_nasosr.config import SCORE_FORMULAS
 
 REJECTION_STATISTICS = "rejection_statistics"  # model.score_parts(x) -> (labels, r/τ_rec, min_m D²_m/d*_m)
 
@@ -24,18 +23,10 @@ class RuleStatisticOptions:
     """The thresholds are fitted with the model (``--set gaussian_level=... rec_threshold_rule=...``)."""
 
 
-class RuleStatistic(Postprocessor):
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        _, reconstruction, gaussian = model.score_parts(images)
-        return known_score(reconstruction, gaussian, self.kind)
-
-
 def _spec(name: str, kind: str, what: str) -> PostprocessorSpec:
     return PostprocessorSpec(name=name, description=f"NAS-OSR: {what}, {SCORE_FORMULAS[kind]}",
-                             config=RuleStatisticOptions, build=lambda config: RuleStatistic(kind),
+                             config=RuleStatisticOptions,
+                             build=partial(deferred("osrbench_nasosr.model:RuleStatistic"), kind),
                              requires=frozenset({REJECTION_STATISTICS}))
 
 

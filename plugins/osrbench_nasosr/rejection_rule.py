@@ -140,8 +140,7 @@ def decide(labels: Tensor, rec_ratio: Tensor, gauss_ratio: Tensor, num_classes: 
     return torch.where(unknown, torch.full_like(labels, num_classes), labels)
 
 
-SCORE_FORMULAS = {"gaussian": "-min_m D2_m/d*_m", "rule": "-max(r/tau_rec, min_m D2_m/d*_m)",
-                  "reconstruction": "-r/tau_rec"}
+
 
 
 def known_score(rec_ratio: Tensor, gauss_ratio: Tensor, kind: str = "rule") -> Tensor:
