@@ -114,6 +114,17 @@ def rendered_dom(browser: str, page: Path, profile: Path, fragment: str = "") ->
     return done.stdout
 
 
+def screenshot(browser: str, page: Path, profile: Path, target: Path) -> Path:
+    """A PNG of the page's first 2,400 pixels at 1,280 wide, for a person to look at."""
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,2400",
+               f"--screenshot={target}", page.as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and target.is_file(), done.stderr[-2000:]
+    return target
+
+
 def script_ran_cleanly(dom: str) -> bool:
     """The page's script marked the root element when done, and the error hook marked no error."""
     root = re.search(r"<html([^>]*)>", dom).group(1)
@@ -143,6 +154,14 @@ def test_the_page_of_the_committed_records_renders_in_chromium_and_sorts(browser
     ascending = rendered_dom(browser, page, tmp_path / "profile", "#sort=table-osr.auroc:1:asc")
     assert table_rows(ascending, "table-osr.auroc")[:len(shown)] == lowest_first["method"].tolist()
     assert 'aria-sort="ascending"' in ascending and script_ran_cleanly(ascending)
+    # The screenshot is kept with the test's artifacts ($OSRBENCH_TEST_ARTIFACTS, else the test's tmp dir).
+    artifacts = Path(os.environ.get("OSRBENCH_TEST_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = screenshot(browser, page, tmp_path / "profile", artifacts / "leaderboard.png")
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (2400, 1280) and pixels.std() > 0.05  # a rendered page, not a blank one
 
 
 def test_a_script_in_a_name_is_shown_as_text_in_chromium(browser, results, tmp_path):
