@@ -70,6 +70,15 @@ class DamagedRecord(OsrbenchError):
         self.path, self.reason = Path(path), reason
 
 
+class MissingRecord(DamagedRecord):
+    """No file at a record's path (a mistyped path, or a file removed while it was being read)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, "no such file")
+        self.args = (f"no record at {path}: no such file (records are RESULTS_DIR/PROTOCOL/LABEL/"
+                     "splitN-seedS.json)",)
+
+
 # The fields every record must carry, with their JSON types (bool is excluded from int by _typed).
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "schema": int, "name": str, "method": str, "protocol": str, "label": str, "split": int, "seed": int,
@@ -148,6 +157,8 @@ def _read_stored(path: Path) -> dict[str, Any]:
     path = Path(path)
     try:
         text = safe_files.read_text(path)
+    except FileNotFoundError:
+        raise MissingRecord(path) from None
     except (OSError, UnicodeDecodeError, safe_files.UnreadableFile) as exc:
         raise DamagedRecord(path, f"cannot be read ({exc})") from None
     if not text.strip():
