@@ -42,25 +42,28 @@ class GradMixAugmentation(Augmentation):
         cfg = self.config
         b, _, height, width = images.shape
         device = images.device
+        # every random number is drawn where the generator (else the batch) lives: no host-device copy
+        where = {"generator": ctx.generator, "device": device if ctx.generator is None else ctx.generator.device}
         if cfg.centre == "cam":
             centres = argmax_centres(ctx.saliency(images, labels, kind=self.cam, layers=tuple(cfg.layers)))
         else:
-            size = torch.tensor([height, width])
-            centres = (torch.rand(b, 2, generator=ctx.generator) * size).long().clamp_max(size - 1).to(device)
+            drawn_centres = torch.rand(b, 2, **where).to(device)
+            centres = torch.stack([(drawn_centres[:, i] * n).long().clamp_max(n - 1)
+                                   for i, n in enumerate((height, width))], 1)
         draws = b if cfg.per_sample else 1
-        drawn = torch.rand(draws, generator=ctx.generator) * (cfg.gamma_max - cfg.gamma_min) + cfg.gamma_min
+        drawn = (torch.rand(draws, **where) * (cfg.gamma_max - cfg.gamma_min) + cfg.gamma_min).to(device)
         ratio = drawn.sqrt() if self.code_variant else drawn  # side ratio
         sides = torch.stack([(ratio * height).floor(), (ratio * width).floor()], 1).clamp_min(1).long()
-        boxes = boxes_around(centres, sides.to(device).expand(b, 2), (height, width), cfg.border)
+        boxes = boxes_around(centres, sides.expand(b, 2), (height, width), cfg.border)
         covered = box_area_share(boxes, (height, width))
         if self.code_variant:
             mixed = fill_noise(images, boxes, ctx.generator)
             partner = torch.arange(b, device=device)
             weight = 1 - covered
         else:
-            partner = torch.randperm(b, generator=ctx.generator).to(device)
+            partner = torch.randperm(b, **where).to(device)
             mixed = paste_resized(images, images[partner], boxes)
-            weight = (drawn ** 2).to(device)
+            weight = drawn ** 2
             weight = weight if cfg.per_sample else weight[0]
         return MixedBatch(images=mixed, labels=labels, partner=partner, lam=1 - covered, weight=weight)
 

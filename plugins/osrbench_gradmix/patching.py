@@ -13,8 +13,6 @@ from torch import Tensor
 from torch.nn import functional as F
 
 
-
-
 def argmax_centres(maps: Tensor) -> Tensor:
     """(B, H, W) maps -> (B, 2) integer (row, column) of each map's maximum (first index on ties)."""
     flat = maps.flatten(1).argmax(dim=1)
@@ -24,13 +22,12 @@ def argmax_centres(maps: Tensor) -> Tensor:
 
 def boxes_around(centres: Tensor, sides: Tensor, size: tuple[int, int], border: str) -> Tensor:
     """Boxes of ``sides`` (B, 2) (height, width) centred on ``centres`` (B, 2) inside an image of ``size``."""
-    limits = torch.tensor(size, device=centres.device)
     start = centres - sides // 2
     if border == "shift":
-        start = torch.minimum(start.clamp_min(0), limits - sides)
+        start = torch.stack([start[:, i].clamp_min(0).minimum(size[i] - sides[:, i]) for i in (0, 1)], dim=1)
         end = start + sides
     else:
-        end = (start + sides).clamp(max=limits)
+        end = torch.stack([(start[:, i] + sides[:, i]).clamp_max(size[i]) for i in (0, 1)], dim=1)
         start = start.clamp_min(0)
     return torch.cat([start, end], dim=1)
 
@@ -68,7 +65,9 @@ def paste_resized(images: Tensor, sources: Tensor, boxes: Tensor) -> Tensor:
 
 
 def fill_noise(images: Tensor, boxes: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """The authors' code fill: U[0, 1) per pixel, the same value in every channel."""
+    """The authors' code fill: U[0, 1) per pixel, the same value in every channel, drawn where ``generator``
+    lives (where the images live when there is none)."""
     b, _, height, width = images.shape
-    noise = torch.rand(b, 1, height, width, generator=generator).to(images.device, images.dtype)
+    device = generator.device if generator is not None else images.device
+    noise = torch.rand(b, 1, height, width, generator=generator, device=device).to(images.device, images.dtype)
     return torch.where(box_mask(boxes.to(images.device), (height, width))[:, None], noise, images)

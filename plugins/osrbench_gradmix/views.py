@@ -19,8 +19,6 @@ from torch import Tensor
 from osrbench.gpu_augment import random_affine_crop
 
 
-
-
 def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:
     return torch.rand(n, device=device) * (high - low) + low
 
@@ -29,8 +27,8 @@ def grayscale(x: Tensor) -> Tensor:
     """ITU-R 601 luma (torchvision's weights), shape (B, 1, H, W); 1-channel images pass through."""
     if x.shape[1] == 1:
         return x
-    weights = torch.tensor([0.2989, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * weights).sum(1, keepdim=True)
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return r * 0.2989 + g * 0.587 + b * 0.114  # scalars, not a weight tensor: no host-to-device copy per call
 
 
 def rgb_to_hsv(x: Tensor) -> Tensor:
@@ -49,7 +47,7 @@ def rgb_to_hsv(x: Tensor) -> Tensor:
 
 def hsv_to_rgb(x: Tensor) -> Tensor:
     h, s, v = x.unbind(1)
-    k = (torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) + h[:, None] * 6) % 6
+    k = torch.stack([(n + h * 6) % 6 for n in (5.0, 3.0, 1.0)], 1)
     return v[:, None] - v[:, None] * s[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
 
 

@@ -38,13 +38,14 @@ class BetaMixing(Augmentation):
     def __call__(self, images: Tensor, labels: Tensor, ctx: AugmentContext) -> MixedBatch:
         alpha = torch.tensor(float(self.config.alpha))
         lam = float(torch.distributions.Beta(alpha, alpha).sample())
-        partner = torch.randperm(len(images), generator=ctx.generator).to(images.device)
+        where = images.device if ctx.generator is None else ctx.generator.device  # no host-to-device copy
+        partner = torch.randperm(len(images), generator=ctx.generator, device=where).to(images.device)
         mixed, lam = self.combine(images, partner, lam, ctx.generator)
         weight = {"one": 1.0, "replaced": 1.0 - lam, "kept": lam}[self.config.weight]
         device = images.device
         return MixedBatch(images=mixed, labels=labels, partner=partner,
                           lam=torch.full((len(images),), lam, device=device),
-                          weight=torch.tensor(weight, device=device))
+                          weight=torch.full((), weight, device=device))
 
 
 def build_mixup(config: MixingConfig) -> BetaMixing:

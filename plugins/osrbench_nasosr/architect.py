@@ -22,8 +22,10 @@ class Architect:
         self.arch_params = list(model.arch_parameters())
         arch_ids = {id(p) for p in self.arch_params}
         self.weight_params = [p for p in model.parameters() if id(p) not in arch_ids]
-        self.weight_opt = torch.optim.Adam(self.weight_params, lr=weight_lr, weight_decay=weight_decay)
-        self.arch_opt = torch.optim.Adam(self.arch_params, lr=arch_lr, betas=(0.5, 0.999), weight_decay=0.0)
+        fused = self.weight_params[0].is_cuda  # one kernel per step, no per-tensor step counter on the host
+        self.weight_opt = torch.optim.Adam(self.weight_params, lr=weight_lr, weight_decay=weight_decay, fused=fused)
+        self.arch_opt = torch.optim.Adam(self.arch_params, lr=arch_lr, betas=(0.5, 0.999), weight_decay=0.0,
+                                         fused=fused)
         self.grad_clip = grad_clip
         self.accumulate = accumulate_arch_grads
 
