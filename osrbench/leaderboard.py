@@ -54,18 +54,25 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
 
 # What must match for runs to be averaged in one cell: where one row has runs that differ in one of these,
 # each kind gets a row of its own, tagged e.g. ``ce/msp [v2]``.
-SEPARATE = {"protocol_version": ("v", None), "split_family": ("splits ", None), "split_hash": ("classes ", 8),
-            "fingerprint": ("data ", 8)}
+SEPARATE = {"protocol_version": ("v", None), "split_family": ("splits ", None), "fingerprint": ("data ", 8)}
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """The row name, tagged where one row has runs on several protocol versions, split families, split class
-    lists or copies of a dataset (never averaged together), plus ``[limit N]`` for smoke runs (``--limit``)."""
-    groups = frame.groupby(["row", "protocol"])
+    """The row name, tagged where one row has runs on several protocol versions, split families or copies of
+    a dataset, or runs of one split on different class lists (never averaged together), plus ``[limit N]`` for
+    smoke runs (``--limit``).
+
+    Different splits have different class lists by design; only runs of the same split index that disagree
+    are told apart: each of those gets the tag ``[classes HASH]``, the other runs of the row stay together.
+    """
     rows = frame["row"]
+    by_row = frame.groupby(["row", "protocol"])
     for column, (tag, width) in SEPARATE.items():
-        kinds = groups[column].transform("nunique")  # unknown (older records without split_hash): not counted
+        kinds = by_row[column].transform("nunique")
         rows = rows.where(kinds <= 1, rows + f" [{tag}" + frame[column].fillna("unknown").str[:width] + "]")
+    # unknown (older records without split_hash): not counted, so they average with any class list
+    lists = frame.groupby(["row", "protocol", "split"])["split_hash"].transform("nunique")
+    rows = rows.where(lists <= 1, rows + " [classes " + frame["split_hash"].fillna("unknown").str[:8] + "]")
     return rows + frame["limit"].map(lambda n: f" [limit {int(n)}]" if pd.notna(n) else "")
 
 

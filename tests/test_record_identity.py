@@ -146,7 +146,6 @@ def test_the_committed_records_match_the_runs_that_made_them():
 @pytest.mark.parametrize("column, values, tag", [
     ("protocol_version", ["1", "1", "1", "2", "2"], "[v2]"),
     ("split_family", ["a", "a", "a", "b", "b"], "[splits b]"),
-    ("split_hash", ["aaaaaaaa1", "aaaaaaaa1", "aaaaaaaa1", "bbbbbbbb2", "bbbbbbbb2"], "[classes bbbbbbbb]"),
 ])
 def test_the_leaderboard_never_averages_across_versions_families_or_class_lists(tmp_path, column, values, tag):
     results = copy_cifar10_ce(tmp_path / "results")
@@ -154,10 +153,26 @@ def test_the_leaderboard_never_averages_across_versions_families_or_class_lists(
         path = results / "cifar10" / "ce" / f"split{split}-seed0.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), column: value}))
     cells = build_leaderboard(results)["wide"]["osr.auroc"].set_index("method")["cifar10"]
-    assert sorted(cells.index) == sorted(f"ce/{pp} {t}" for pp in ("msp", "mls") for t in (tag.replace(
-        values[-1][:8] if column == "split_hash" else values[-1], values[0][:8] if column == "split_hash"
-        else values[0]), tag))
+    assert sorted(cells.index) == sorted(f"ce/{pp} {t}" for pp in ("msp", "mls")
+                                         for t in (tag.replace(values[-1], values[0]), tag))
     assert "(n=2" in cells[f"ce/msp {tag}"]  # two runs (an interval past 1 reads "n too small")
+
+
+def test_each_split_has_its_own_class_list_and_only_runs_of_one_split_on_two_lists_are_told_apart(tmp_path):
+    results = copy_cifar10_ce(tmp_path / "results")
+    folder = results / "cifar10" / "ce"
+    for split in range(5):
+        path = folder / f"split{split}-seed0.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "split_hash": f"{split}" * 16}))
+    cells = build_leaderboard(results)["wide"]["osr.auroc"].set_index("method")["cifar10"]
+    assert sorted(cells.index) == ["ce/mls", "ce/msp"] and cells["ce/msp"].endswith("(n=5)")
+    changed = json.loads((folder / "split0-seed0.json").read_text()) | {"seed": 1, "name": "split0-seed1",
+                                                                         "split_hash": "f" * 16}
+    (folder / "split0-seed1.json").write_text(json.dumps(changed))
+    cells = build_leaderboard(results)["wide"]["osr.auroc"].set_index("method")["cifar10"]
+    assert sorted(cells.index) == sorted(f"ce/{pp}{t}" for pp in ("msp", "mls")
+                                         for t in ("", " [classes 00000000]", " [classes ffffffff]"))
+    assert cells["ce/msp"].endswith("(n=4)") and cells["ce/msp [classes ffffffff]"].endswith("(n=1)")
 
 
 def test_records_without_a_split_hash_average_with_those_that_have_one(tmp_path):
