@@ -10,6 +10,7 @@ Ray is an optional extra: ``pip install "osrbench[ray]"``.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterator
 
 from osrbench.api import Executor, OsrbenchError
@@ -37,8 +38,11 @@ class RayExecutor(Executor):
         try:
             self.ray.init(address=self.config.address, include_dashboard=False, log_to_driver=False)
         except ConnectionError as exc:
+            token = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                     "; if `ray start` said 'Token authentication is enabled', set RAY_AUTH_MODE=token here too "
+                     "(the token is read from ~/.ray/auth_token or $RAY_AUTH_TOKEN)")
             raise OsrbenchError(f"--address {self.config.address}: cannot reach a Ray cluster ({exc}); "
-                                "start one with `ray start --head`") from None
+                                f"start one with `ray start --head`{token}") from None
         self.started_ray = True
 
     def map(self, jobs: list[Job], started: Callable[[Job], None]) -> Iterator[JobResult]:
