@@ -1,4 +1,5 @@
-"""The leaderboard as one self-contained HTML page: no network, no files beside it.
+"""The leaderboard as one HTML page that needs no network: self-contained, or (the committed page, written
+beside the records) with each run's plots linked instead of embedded, so the repository keeps each PNG once.
 
 Tables per metric and the data/cost table (columns sort on click, by a small inline script), an
 accuracy-vs-cost scatter with its Pareto front per protocol and each run's plots, all images embedded
@@ -13,6 +14,7 @@ import html
 import io
 import re
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -196,18 +198,20 @@ def embeddable_png(path: Path) -> bytes | None:
     return data if data.startswith(PNG_MAGIC) else None
 
 
-def _plot_figure(path: Path, split: int) -> str:
+def _plot_figure(path: Path, split: int, plot_url: Callable[[Path], str] | None) -> str:
     caption = f"{Path(path).stem}, split {split}"
     data = embeddable_png(path)
     if data is None:
         return f'<p class="note">{_e(caption)}: not embedded (missing, or not a PNG file in its run folder)</p>'
-    return f'<figure><img alt="{_e(caption)}" src="{_png_uri(data)}"><figcaption>{_e(caption)}</figcaption></figure>'
+    src = _png_uri(data) if plot_url is None else plot_url(Path(path))
+    return f'<figure><img alt="{_e(caption)}" src="{_e(src)}"><figcaption>{_e(caption)}</figcaption></figure>'
 
 
-def _run_plots(board: dict) -> str:
+def _run_plots(board: dict, plot_url: Callable[[Path], str] | None) -> str:
     parts = []
     for (row, protocol), group in board["plots"].groupby(["row", "protocol"], sort=False):
-        splits = [[_plot_figure(path, split) for path in paths] for split, paths in zip(group["split"], group["plots"])]
+        splits = [[_plot_figure(path, split, plot_url) for path in paths]
+                  for split, paths in zip(group["split"], group["plots"])]
         rows = "\n".join('<div class="split-plots">' + "".join(figures) + "</div>" for figures in splits)  # side by side
         parts.append(f"<details><summary>{_e(row)} on {_e(protocol)} ({sum(map(len, splits))} plots)</summary>\n"
                      + rows + "\n</details>")
@@ -223,8 +227,9 @@ def _data_summary(cost: pd.DataFrame) -> str:
     return "<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
-def render_html(board: dict) -> str:
-    """The whole page as a string."""
+def render_html(board: dict, plot_url: Callable[[Path], str] | None = None) -> str:
+    """The whole page as a string; each run's plot embedded, or linked at ``plot_url(path)`` where given (the
+    same checks decide which plots are shown)."""
     metric_tables = "\n".join(f"<h3>{_e(metric)}</h3>\n" + _table(table, metric, f"{METHOD_NOTE}.")
                               for metric, table in board["wide"].items())
     return f"""<!DOCTYPE html>
@@ -249,7 +254,7 @@ def render_html(board: dict) -> str:
 <h2>Cost and accuracy</h2>
 {_scatters(board)}
 <h2>Plots of each run</h2>
-{_run_plots(board)}
+{_run_plots(board, plot_url)}
 <script>{SORT_SCRIPT}</script>
 </body>
 </html>

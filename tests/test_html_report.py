@@ -205,3 +205,17 @@ def test_each_splits_plots_sit_in_one_row(tmp_path):
     assert rows and all(len({re.search(r"split (\d+)", c).group(1) for c in re.findall(r"<figcaption>(.*?)</figcaption>", row)}) == 1
                         for row in rows)
     assert max(row.count("<figure>") for row in rows) >= 2  # a split's ROC and openness plots, side by side
+
+
+def test_the_written_page_links_the_run_plots_and_a_standalone_page_embeds_them(results, tmp_path):
+    from urllib.parse import unquote
+
+    from osrbench.leaderboard import render, write_tables
+
+    board = build_leaderboard(results)
+    page = write_tables(board, tmp_path / "board")[2].read_text()
+    links = re.findall(r'<figure><img alt="[^"]*" src="([^"]+)"', page)
+    assert links and all((tmp_path / "board" / unquote(link)).resolve().is_file() for link in links)
+    standalone = render(board, "html")
+    assert re.findall(r'<figure><img alt="[^"]*" src="data:image/png;base64,', standalone).__len__() == len(links)
+    assert len(page) * 10 < len(standalone)  # each PNG is kept once, beside its record
