@@ -15,6 +15,7 @@ ground floor, so that listing plugins imports no torch) and are re-exported here
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +185,7 @@ class TrainData(NamedTuple):
     num_classes: int
 
 
-class Postprocessor:
+class Postprocessor(abc.ABC):
     """Turns a trained model into known-ness scores (higher = more likely known).
 
     ``fit`` (optional) collects statistics of the training data once per run (class means, a
@@ -194,8 +195,9 @@ class Postprocessor:
     def fit(self, model: OpenSetModel, train: TrainData, ctx: "RunContext") -> None:
         """Nothing to fit by default."""
 
-    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
+        """(B,) known-ness scores of a float batch in [0, 1]; every postprocessor defines it."""
 
 
 class OwnScore(Postprocessor):
