@@ -74,9 +74,9 @@ class MissingRecord(DamagedRecord):
     """No file at a record's path (a mistyped path, or a file removed while it was being read)."""
 
     def __init__(self, path: Path):
-        super().__init__(path, "no such file")
-        self.args = (f"no record at {path}: no such file (records are RESULTS_DIR/PROTOCOL/LABEL/"
-                     "splitN-seedS.json)",)
+        OsrbenchError.__init__(self, f"no record at {path}: no such file (records are RESULTS_DIR/PROTOCOL/LABEL/"
+                                     "splitN-seedS.json)")
+        self.path, self.reason = Path(path), "no such file"
 
 
 # The fields every record must carry, with their JSON types (bool is excluded from int by _typed).
