@@ -14,6 +14,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 
+def draw_device(generator: torch.Generator | None, batch_device: torch.device) -> torch.device:
+    """Where to draw random numbers for a batch: on the generator's device if one is given, else on the batch's
+    (a draw on the host, copied to a GPU, would stall the host until the GPU's queue is empty)."""
+    return batch_device if generator is None else generator.device
+
+
 def random_crop(x: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
     """Random translation by up to ``pad`` pixels with reflection padding (the usual pad-and-crop)."""
     if pad <= 0:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from osrbench import Augmentation, AugmentContext, MixedBatch, OsrbenchError
+from osrbench.gpu_augment import draw_device
 from osrbench_gradmix.config import GradMixAugConfig
 from osrbench_gradmix.patching import (
     argmax_centres,
@@ -42,8 +43,7 @@ class GradMixAugmentation(Augmentation):
         cfg = self.config
         b, _, height, width = images.shape
         device = images.device
-        # every random number is drawn where the generator (else the batch) lives: no host-device copy
-        where = {"generator": ctx.generator, "device": device if ctx.generator is None else ctx.generator.device}
+        where = {"generator": ctx.generator, "device": draw_device(ctx.generator, device)}
         if cfg.centre == "cam":
             centres = argmax_centres(ctx.saliency(images, labels, kind=self.cam, layers=tuple(cfg.layers)))
         else:

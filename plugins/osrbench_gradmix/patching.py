@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from osrbench.gpu_augment import draw_device
+
 
 def argmax_centres(maps: Tensor) -> Tensor:
     """(B, H, W) maps -> (B, 2) integer (row, column) of each map's maximum (first index on ties)."""
@@ -68,6 +70,6 @@ def fill_noise(images: Tensor, boxes: Tensor, generator: torch.Generator | None 
     """The authors' code fill: U[0, 1) per pixel, the same value in every channel, drawn where ``generator``
     lives (where the images live when there is none)."""
     b, _, height, width = images.shape
-    device = generator.device if generator is not None else images.device
-    noise = torch.rand(b, 1, height, width, generator=generator, device=device).to(images.device, images.dtype)
+    noise = torch.rand(b, 1, height, width, generator=generator, device=draw_device(generator, images.device))
+    noise = noise.to(images.device, images.dtype)
     return torch.where(box_mask(boxes.to(images.device), (height, width))[:, None], noise, images)

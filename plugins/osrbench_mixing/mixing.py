@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from osrbench import Augmentation, AugmentContext, MixedBatch
+from osrbench.gpu_augment import draw_device
 from osrbench_mixing import MixingConfig
 
 
@@ -38,7 +39,7 @@ class BetaMixing(Augmentation):
     def __call__(self, images: Tensor, labels: Tensor, ctx: AugmentContext) -> MixedBatch:
         alpha = torch.tensor(float(self.config.alpha))
         lam = float(torch.distributions.Beta(alpha, alpha).sample())
-        where = images.device if ctx.generator is None else ctx.generator.device  # no host-to-device copy
+        where = draw_device(ctx.generator, images.device)
         partner = torch.randperm(len(images), generator=ctx.generator, device=where).to(images.device)
         mixed, lam = self.combine(images, partner, lam, ctx.generator)
         weight = {"one": 1.0, "replaced": 1.0 - lam, "kept": lam}[self.config.weight]
