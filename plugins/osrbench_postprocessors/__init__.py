@@ -7,6 +7,8 @@ method into a trainer and a postprocessor). Higher = more likely known. Defaults
 * ``odin``: temperature T = 1000 and input perturbation ε = 0.0014 (Liang et al., ICLR 2018);
 * ``mahalanobis``: class means and a tied covariance of the penultimate features, without input
   preprocessing or layer ensemble (Lee et al., NeurIPS 2018);
+* ``relative-mahalanobis``: the class distance minus the distance under one Gaussian of all training
+  features (Ren et al., arXiv 2106.09022, 2021);
 * ``knn``: distance to the k-th (k = 50) nearest normalised training feature (Sun et al., ICML 2022);
 * ``vim``: energy minus a virtual logit from the residual of the features' principal subspace
   (Wang et al., CVPR 2022);
@@ -28,6 +30,7 @@ from osrbench_postprocessors.configs import (
     NoOptions,
     OdinConfig,
     ReactConfig,
+    RelativeMahalanobisConfig,
     VimConfig,
 )
 
@@ -52,6 +55,11 @@ def osrbench_postprocessors():
                                                           "covariance of penultimate features; no input "
                                                           "preprocessing (Lee et al., NeurIPS 2018)",
                           config=MahalanobisConfig, build=deferred(f"{FEATURE_SCORES}:Mahalanobis"), requires=frozenset({FEATURES})),
+        PostprocessorSpec(name="relative-mahalanobis", description="−min over classes of the Mahalanobis distance "
+                                                                   "minus the distance under one Gaussian of all "
+                                                                   "training features (Ren et al., 2021)",
+                          config=RelativeMahalanobisConfig, build=deferred(f"{FEATURE_SCORES}:RelativeMahalanobis"),
+                          requires=frozenset({FEATURES})),
         PostprocessorSpec(name="knn", description="−distance to the k-th (50) nearest L2-normalised training "
                                                   "feature (Sun et al., ICML 2022)",
                           config=KnnConfig, build=deferred(f"{FEATURE_SCORES}:Knn"), requires=frozenset({FEATURES})),

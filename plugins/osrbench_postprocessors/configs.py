@@ -50,6 +50,12 @@ class MahalanobisConfig:
 
 
 @dataclass
+class RelativeMahalanobisConfig(MahalanobisConfig):
+    def validate(self) -> None:
+        _positive("relative-mahalanobis", batch_size=self.batch_size)
+
+
+@dataclass
 class KnnConfig:
     k: int = option(50, "the k-th nearest training feature (paper: 50 for CIFAR-10 with all training data)")
     batch_size: int = option(1024, "batch size for embedding the training set")
