@@ -235,12 +235,15 @@ def _git_head(source: Path) -> str | None:
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The source revision of osrbench: git (with ``-dirty`` for local changes) where ``.git`` exists, else
-    ``$OSRBENCH_REVISION``, else the file ``REVISION`` at the repository root (``git rev-parse HEAD > REVISION``
-    before copying the tree to a machine without ``.git``)."""
+    """The source revision of osrbench: ``$OSRBENCH_REVISION`` where set (it wins: a tree copied to another
+    machine may carry a stale ``.git``), else git (with ``-dirty`` for local changes) where ``.git`` exists,
+    else the file ``REVISION`` at the repository root (``git rev-parse HEAD > REVISION`` before copying the
+    tree to a machine without ``.git``)."""
     from_env = os.environ.get("OSRBENCH_REVISION", "").strip()
+    if from_env:
+        return from_env
     from_file = REVISION_FILE.read_text().strip() if REVISION_FILE.is_file() else ""
-    return _git_head(REVISION_FILE.parent) or from_env or from_file or None
+    return _git_head(REVISION_FILE.parent) or from_file or None
 
 
 def versions() -> dict[str, Any]:

@@ -257,6 +257,17 @@ def test_the_source_revision_is_recorded_without_git(monkeypatch, tmp_path):
     assert records.git_revision.__wrapped__() == "feedbeef"
 
 
+def test_a_set_revision_wins_over_a_stale_git_checkout(monkeypatch):
+    """A tree copied to a GPU machine can carry the .git of an older commit: the revision the user names wins."""
+    from osrbench import records
+
+    monkeypatch.setattr(records, "_git_head", lambda source: "0ld0ld-dirty")
+    monkeypatch.setenv("OSRBENCH_REVISION", "feedbeef")
+    assert records.git_revision.__wrapped__() == "feedbeef"
+    monkeypatch.delenv("OSRBENCH_REVISION")
+    assert records.git_revision.__wrapped__() == "0ld0ld-dirty"
+
+
 # --------------------------------------------------------------------------- training health (issue 8)
 
 @pytest.mark.slow
