@@ -11,11 +11,13 @@
 3. Trains the ``mls`` baseline on the same split (``--baseline-epochs``, default 60) for comparison,
    prints a summary and writes ``OUT/gradmix_gpu_summary.json``.
 
+``--steps-only`` times only the ``gradmix`` step with the residual blocks eager and compiled, and stops.
 ``--tiny`` runs the same code on the digits protocol with the spec's fast-version sizes (CPU is fine).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -28,7 +30,7 @@ from osrbench.progress import Progress
 from osrbench.runner import RunRequest, run, seed_everything
 from osrbench_gradmix import FAST_OVERRIDES, GradMixConfig
 from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
-from osrbench_gradmix.train import build_net, build_objective
+from osrbench_gradmix.train import build_objective, training_net, training_optimizer
 
 from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero, tiny_run_options
 
@@ -38,9 +40,9 @@ SCORING = ["osr"]
 
 
 def seconds_per_step(split, config: GradMixConfig, ctx: RunContext, warmup: int, steps: int) -> float:
-    net = build_net(split, config).to(ctx.device, memory_format=ctx.memory_format)
+    net = training_net(split, config, ctx)
     objective = build_objective(net, split, config, ctx)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    optimizer = training_optimizer(net, config, ctx)
     batches = Minibatches(split.train_images, split.train_labels, config.batch_size)
     source = batches.endless()
 
@@ -59,6 +61,8 @@ def main() -> None:
     parser = script_arguments(__doc__)
     parser.add_argument("--budget", type=float, default=360.0, help="seconds for the whole script (default 360)")
     parser.add_argument("--baseline-epochs", type=int, default=60, help="epochs of the mls baseline (default 60)")
+    parser.add_argument("--steps-only", action="store_true",
+                        help="only time the gradmix step with and without torch.compile of the blocks, then stop")
     args = parser.parse_args()
     began = time.perf_counter()
     device = script_device(args.tiny)
@@ -72,12 +76,14 @@ def main() -> None:
     warmup, steps = (2, 3) if args.tiny else (10, 30)
     seed_everything(0)
 
+    gradmix = GradMixAugmentation("gradmix", GradMixAugConfig(), cam="layercam")
+    variants = ([("gradmix, eager", gradmix, False), ("gradmix", gradmix, True)] if args.steps_only
+                else [("supcon+simclr", None, config.compile), ("gradmix", gradmix, config.compile)])
     timing = {}
-    for label, augmentation in (("supcon+simclr", None),
-                                ("gradmix", GradMixAugmentation("gradmix", GradMixAugConfig(), cam="layercam"))):
+    for label, augmentation, compiled in variants:
         ctx = RunContext(device=device, seed=0, work_dir=args.out, progress=Progress(quiet=True),
                          augmentation=augmentation)
-        timing[label] = seconds_per_step(split, config, ctx, warmup, steps)
+        timing[label] = seconds_per_step(split, dataclasses.replace(config, compile=compiled), ctx, warmup, steps)
         if device.type == "cuda":
             torch.cuda.empty_cache()
     iterations = len(split.train_images) // min(config.batch_size, len(split.train_images))
@@ -87,6 +93,9 @@ def main() -> None:
     for label, seconds in timing.items():
         print(f"throughput {label:>14}: {config.batch_size / seconds:8.0f} images/s ({seconds * 1e3:.1f} ms/step, "
               f"{iterations * seconds:.1f} s/epoch)")
+    if args.steps_only:
+        print(f"torch.compile of the blocks: {timing['gradmix, eager'] / timing['gradmix']:.2f}x faster steps")
+        return
     print(f"GradMix step cost: {timing['gradmix'] / timing['supcon+simclr']:.2f}x plain SupCon + SimCLR")
 
     remaining = args.budget - (time.perf_counter() - began) - RESERVE_SECONDS - BASELINE_SECONDS

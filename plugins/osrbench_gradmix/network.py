@@ -84,3 +84,11 @@ class ContrastiveNet(nn.Module):
     def cam_layers(self) -> dict[str, nn.Module]:
         """The residual blocks whose outputs may feed activation maps, by name (``layer4.1`` ...)."""
         return {f"layer{s}.{b}": getattr(self.encoder, f"layer{s}")[b] for s in range(1, 5) for b in range(2)}
+
+    def compile_blocks(self) -> None:
+        """``torch.compile`` each residual block's ``forward``, not the modules: the forward hooks that capture
+        block outputs for the activation maps run in the eager ``Module.__call__`` around the compiled code, so
+        registering them each step recompiles nothing, and a block output is a real autograd node that
+        ``torch.autograd.grad`` can stop at."""
+        for block in self.cam_layers().values():
+            block.forward = torch.compile(block.forward)

@@ -28,6 +28,18 @@ def build_net(split: Split, config: GradMixConfig) -> ContrastiveNet:
     return ContrastiveNet(split.image_shape[0], split.mean, split.std, config.width, config.head_dim)
 
 
+def training_net(split: Split, config: GradMixConfig, ctx: RunContext) -> ContrastiveNet:
+    """The network to train, on the run's device and memory format, its blocks compiled where the config says."""
+    net = build_net(split, config).to(ctx.device, memory_format=ctx.memory_format)
+    if config.compile and ctx.cuda:
+        net.compile_blocks()
+    return net
+
+
+def training_optimizer(net: ContrastiveNet, config: GradMixConfig, ctx: RunContext) -> torch.optim.Adam:
+    return torch.optim.Adam(net.parameters(), lr=config.lr, fused=ctx.cuda)  # fused: no per-tensor launches or syncs
+
+
 def build_objective(net: ContrastiveNet, split: Split, config: GradMixConfig, ctx: RunContext) -> Objective:
     return Objective(net=net, num_classes=split.num_classes, theta=config.theta, lam=config.simclr_weight(split),
                      temperature=config.temperature, base_temperature=config.base_temperature,
@@ -38,10 +50,10 @@ def build_objective(net: ContrastiveNet, split: Split, config: GradMixConfig, ct
 
 
 def fit(split: Split, config: GradMixConfig, ctx: RunContext) -> GradMixModel:
-    net = build_net(split, config).to(ctx.device, memory_format=ctx.memory_format)
+    net = training_net(split, config, ctx)
     objective = build_objective(net, split, config, ctx)
     data = Minibatches(split.train_images, split.train_labels, config.batch_size)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, fused=ctx.cuda)  # fused: no per-tensor launches or syncs
+    optimizer = training_optimizer(net, config, ctx)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_per_epoch(config.epochs, len(data), config.lr_floor))
 
     def step(batch) -> torch.Tensor:
