@@ -277,3 +277,48 @@ def test_mahalanobis_is_near_perfect_on_gaussian_classes_under_bf16_autocast_and
     scored = ScoredModel(model, pp)
     k, u = (predict_all(scored, x, run).scores for x in (test_known, test_unknown))
     assert auroc(k, u) > 0.99
+
+
+class CountingNet(OpenSetModel):
+    """A linear embedding that counts the images it embeds."""
+
+    def __init__(self, pixels: int, num_classes: int):
+        super().__init__()
+        self.embed_layer = torch.nn.Linear(pixels, pixels)
+        self.head = torch.nn.Linear(pixels, num_classes)
+        self.embedded = 0
+
+    def features(self, x):
+        self.embedded += len(x)
+        return self.embed_layer(x.flatten(1))
+
+    def logits(self, x):
+        return self.head(self.features(x))
+
+    def linear_head(self):
+        return self.head.weight, self.head.bias
+
+    def predict(self, x):
+        logits = self.logits(x)
+        return Prediction(logits.argmax(dim=1), logits.amax(dim=1))
+
+
+def test_the_feature_postprocessors_of_one_model_embed_the_training_set_once(tmp_path):
+    images_all, labels = gaussian_classes(3, 40, 4, seed=0)
+    train = TrainData(images_all, labels, 3)
+    model = CountingNet(16, 3).eval()
+    plugins = load_plugins()
+    fitted_pps = []
+    for name in ("mahalanobis", "relative-mahalanobis", "knn", "vim", "react"):
+        spec = plugins.postprocessors.get(name)
+        pp = spec.build(spec.config(**({"k": 5} if name == "knn" else {})))
+        pp.fit(model, train, ctx(tmp_path))
+        fitted_pps.append(pp)
+    assert model.embedded == len(images_all)
+    reference = spec.build(spec.config())
+    with torch.no_grad():  # a changed weight is a changed model: its features are embedded again
+        model.embed_layer.weight.mul_(2)
+    reference.fit(model, train, ctx(tmp_path))
+    assert model.embedded == 2 * len(images_all) and reference.threshold != fitted_pps[-1].threshold
+    reference.fit(CountingNet(16, 3).eval(), train, ctx(tmp_path))  # another model embeds for itself
+    assert model.embedded == 2 * len(images_all)
