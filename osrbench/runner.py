@@ -52,7 +52,7 @@ from osrbench.records import (
     versions,
     write_record,
 )
-from osrbench.training import TrainingFailed
+from osrbench.training import TrainingFailed, UntrainedModel
 from osrbench.types import (
     AugmentationSpec,
     DataOptions,
@@ -320,7 +320,11 @@ class Run:
             for ckpt in work_dir.glob("*.ckpt"):
                 ckpt.unlink()
             attempts.clear(work_dir)
-            raise type(exc)(f"split {split_index}, seed {self.request.seed}: {exc}") from None
+            hint = ""
+            if self.request.limit and isinstance(exc, UntrainedModel):
+                hint = (f" (a --limit {self.request.limit} smoke run may hold too few images for this protocol to "
+                        "learn: raise --limit, or add --no-health-check to check only the plumbing)")
+            raise type(exc)(f"split {split_index}, seed {self.request.seed}: {exc}{hint}") from None
         except BaseException:
             attempts.note_end(work_dir, earlier, clock.seconds)
             raise

@@ -280,6 +280,13 @@ def test_lr_zero_fails_the_health_check_and_leaves_no_record_or_folder(capsys, t
 
 
 @pytest.mark.slow
+def test_a_smoke_run_that_did_not_learn_says_to_raise_the_limit(capsys, tmp_path):
+    code, out = run_cli(capsys, "run", "--results-dir", str(tmp_path / "res"), "--data-root", str(tmp_path),
+                        "--split", "0", "--limit", "3", "--quiet", "--set", "lr=0", "epochs=2")
+    one_line_error(code, out, "did not learn", "--limit 3 smoke run", "raise --limit", "--no-health-check")
+
+
+@pytest.mark.slow
 def test_no_health_check_records_the_untrained_model_with_a_warning(capsys, tmp_path):
     res = tmp_path / "res"
     code, out = run_cli(capsys, "run", "--results-dir", str(res), "--data-root", str(tmp_path), *FAST,
