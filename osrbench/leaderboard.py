@@ -45,7 +45,8 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
                 "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
                 "protocol_version": str(r.get("protocol_version")), "split_hash": r.get("split_hash"),
                 "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
-                "epochs": cost.get("epochs"), "limit": r.get("limit"), **scalar_metrics(by_scorer),
+                "epochs": cost.get("epochs"), "paper_epochs": cost.get("paper_epochs"), "limit": r.get("limit"),
+                **scalar_metrics(by_scorer),
                 "plots": [path.with_suffix("") / name for m in by_scorer.values() if isinstance(m, dict)
                           for name in m.get("plots", [])],
             })
@@ -107,7 +108,7 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
         runs=("split", "size"), splits=("split", "nunique"), seeds=("seed", "nunique"),
         fingerprint=("fingerprint", "first"), split_family=("split_family", "first"),
         train_seconds=("train_seconds", "sum"), device=("device", lambda d: ", ".join(sorted(set(d)))),
-        parameters=("parameters", "median"), epochs=("epochs", "first"),
+        parameters=("parameters", "median"), epochs=("epochs", "min"), paper_epochs=("paper_epochs", "first"),
     )
     wide = {}
     for metric in metrics:
@@ -123,12 +124,21 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
         table.columns.name, table.index.name = None, "method"
         wide[metric] = table.reset_index()
     stats = stats.reset_index().rename(columns={"row": "method"}).sort_values(["protocol", "method"])
-    cost = stats[["method", "protocol", "splits", "seeds", "split_family", "fingerprint", "epochs", "parameters",
-                  "train_seconds", "device"]].copy()
+    stats["schedule"] = [schedule(e, p) for e, p in zip(stats["epochs"], stats["paper_epochs"])]
+    cost = stats[["method", "protocol", "splits", "seeds", "split_family", "fingerprint", "epochs", "schedule",
+                  "parameters", "train_seconds", "device"]].copy()
     cost["parameters"] = cost["parameters"].astype(int)
     cost["train_seconds"] = cost["train_seconds"].round(1)
     plots = frame[frame["plots"].str.len() > 0][["row", "protocol", "split", "plots"]].sort_values(["protocol", "row", "split"])
     return {"wide": wide, "cost": cost, "long": stats, "plots": plots, "damaged": damaged}
+
+
+def schedule(epochs: object, paper_epochs: object) -> str:
+    """How a row's epochs (the fewest of its runs) stand to its paper's: "" where the method names no paper
+    schedule (or the records predate it), else "paper's (N)" or "cut short (paper: N)"."""
+    if pd.isna(paper_epochs) or pd.isna(epochs):
+        return ""
+    return f"paper's ({int(paper_epochs)})" if epochs >= paper_epochs else f"cut short (paper: {int(paper_epochs)})"
 
 
 def md_text(value: object) -> str:

@@ -402,6 +402,7 @@ class Run:
                 "cpu_threads": torch.get_num_threads() if self.device.type == "cpu" else None,
                 "parameters": _parameter_count(model),
                 "epochs": ctx.extra_record.get("epochs", getattr(self.method_config, "epochs", None)),
+                "paper_epochs": self.method.paper_epochs,
             },
             "method_info": ctx.extra_record,
             "warnings": ctx.warnings,

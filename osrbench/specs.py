@@ -149,6 +149,9 @@ class MethodSpec:
     # Rebuilds a trained model from its saved state dict (``load(state, split, config, ctx)``), so that
     # finished runs can be scored again without training; None = the run keeps no weights.
     load: Callable[[dict[str, Tensor], Split, Any, "RunContext"], OpenSetModel] | None = None
+    # The training epochs of the method's paper (or its authors' scripts), recorded with each run; the
+    # leaderboard marks a run of fewer epochs "cut short". None: the method has no published schedule.
+    paper_epochs: int | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ def test_cli_smoke_run_gradmix_trains_with_its_gradmix_augmentation_by_default(t
     info = record["method_info"]
     assert info["mixed_term"] == "gradmix" and info["views"] == "rotate" and info["lam"] == 1.0
     assert record["config"]["augmentation"]["layers"] == ["layer4.1"]
+    assert record["cost"]["epochs"] == 2 and record["cost"]["paper_epochs"] == 600  # the authors' schedule
     osr = record["metrics"]["topk-cosine"]["osr"]
     assert set(record["metrics"]) == {"topk-cosine", "topk-cosine-normalised"}  # both from one training
     assert osr["accuracy"] > 0.5  # top-k rule on 2 epochs of a width-8 ResNet18 (chance: 1/6)

@@ -83,6 +83,17 @@ def test_a_cell_of_one_run_says_n_1(results):
     assert cell == f"{auroc_of(results, 'msp', 0):.4f} (n=1)"
 
 
+@pytest.mark.parametrize("epochs, paper, shown", [(80, None, ""), (600, 600, "paper's (600)"),
+                                                  (100, 600, "cut short (paper: 600)")])
+def test_the_cost_table_says_where_a_run_is_cut_short_of_its_papers_schedule(results, epochs, paper, shown):
+    for path in (results / "cifar10" / "ce").glob("split*-seed0.json"):
+        record = json.loads(path.read_text())
+        record["cost"].update(epochs=epochs, paper_epochs=paper)
+        path.write_text(json.dumps(record))
+    cost = build_leaderboard(results)["cost"].set_index("method")
+    assert cost.loc["ce/mls", "schedule"] == shown and cost.loc["ce/mls", "epochs"] == epochs
+
+
 def test_paired_test_matches_scipy_references():
     a = np.array([0.91, 0.88, 0.93, 0.90, 0.87])
     b = np.array([0.89, 0.88, 0.90, 0.86, 0.88])

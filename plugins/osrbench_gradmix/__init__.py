@@ -40,7 +40,8 @@ __all__ = ["FAST_OVERRIDES", "GradMixConfig"]
 def osrbench_methods():
     shared = dict(config=GradMixConfig, fit=deferred("osrbench_gradmix.train:fit"),
                   load=deferred("osrbench_gradmix.train:load"), provides=frozenset({FEATURES, EXEMPLAR_SCORES}),
-                  postprocessors=("topk-cosine", "topk-cosine-normalised"))
+                  postprocessors=("topk-cosine", "topk-cosine-normalised"),
+                  paper_epochs=600)  # the authors' CIFAR10 / TinyImageNet scripts
     return [
         MethodSpec(name="gradmix", description="GradMix: SupCon + SimCLR ResNet18 with the LayerCAM-guided mixed "
                                                "views' SimCLR term and top-k similarity scoring (--augment gradcam "

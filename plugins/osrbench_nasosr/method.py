@@ -55,7 +55,7 @@ def fit(split: Split, config: NasOsrConfig, ctx: RunContext) -> NasOsrModel:
     ctx.extra_record.update({
         "architecture": arch.to_dict(), "architecture_file": str(arch_path), **search_record,
         "search_epochs": {"warmup": config.warmup_epochs, "search": config.search_epochs} if not config.arch else None,
-        "retrain_epochs": config.retrain_epochs, "retrain_final_loss": stats["final_loss"],
+        "epochs": config.retrain_epochs, "retrain_epochs": config.retrain_epochs, "retrain_final_loss": stats["final_loss"],
         "retrain_seconds": round(stats["train_seconds"], 2), **rule_fit.summary(),
         "score": SCORE_FORMULAS[config.score],
     })
