@@ -1,4 +1,5 @@
-"""Speed benchmarks of the hot pieces (run apart from the tests):
+"""Speed benchmarks of the hot pieces. ``python -m pytest`` runs each once, untimed (``--benchmark-disable`` in
+pyproject), so they stay working; to time them:
 
     pytest benchmarks --benchmark-enable
 """
@@ -62,3 +63,53 @@ def test_one_training_epoch_on_digits(benchmark, tmp_path):
         method.fit(split, config, ctx)
 
     benchmark.pedantic(one_epoch, rounds=3, iterations=1)
+
+
+def test_gradmix_simclr_views_of_256_cifar_images(benchmark):
+    from osrbench_gradmix.views import make_view
+
+    x = torch.rand(256, 3, 32, 32)
+    benchmark(make_view, x, "simclr", True, (0.2, 1.0), 0.0)
+
+
+def test_gradmix_training_step_with_layercam_mixing(benchmark):
+    """One step of the whole GradMix objective (two views, LayerCAM maps, mixed views, backward) at the spec's
+    fast-version width on 32 CIFAR-sized images."""
+    from osrbench_gradmix.augment import GradMixAugConfig, GradMixAugmentation
+    from osrbench_gradmix.network import ContrastiveNet
+    from osrbench_gradmix.objective import Objective
+
+    net = ContrastiveNet(3, (0.5,) * 3, (0.25,) * 3, width=8, head_dim=32)
+    objective = Objective(net=net, num_classes=6, theta=1.0, lam=1.2, temperature=0.05, base_temperature=0.07,
+                          view_kind="simclr", hflip=True, crop_scale=(0.2, 1.0), rotation=0.0,
+                          augmentation=GradMixAugmentation("gradmix", GradMixAugConfig(), cam="layercam"))
+    x, labels = torch.rand(32, 3, 32, 32), torch.arange(32) % 6
+
+    def step():
+        net.zero_grad(set_to_none=True)
+        objective(x, labels).backward()
+
+    benchmark(step)
+
+
+def test_fitting_the_five_feature_postprocessors_of_one_model(benchmark, tmp_path):
+    """mahalanobis, relative-mahalanobis, knn, vim and react fitted on one trained model (the training set is
+    embedded once for all five)."""
+    from osrbench import TrainData
+    from osrbench_baseline.method import build_network
+    from osrbench_baseline.method import ClassifierModel
+    from osrbench_baseline.recipe import recipe_for
+
+    plugins = load_plugins()
+    split = plugins.protocols.get("digits").load(0, DataOptions(tmp_path))
+    model = ClassifierModel(build_network(split, recipe_for(8, len(split.train_images))), flip_tta=False).eval()
+    train = TrainData(split.train_images, split.train_labels, split.num_classes)
+    ctx = RunContext(device=torch.device("cpu"), seed=0, work_dir=tmp_path, progress=Progress(quiet=True))
+    names = ("mahalanobis", "relative-mahalanobis", "knn", "vim", "react")
+
+    def fit_all():
+        for name in names:
+            spec = plugins.postprocessors.get(name)
+            spec.build(spec.config()).fit(model, train, ctx)
+
+    benchmark(fit_all)
