@@ -94,10 +94,6 @@ class Mahalanobis(Postprocessor):
         means = torch.stack([features[labels == c].mean(dim=0) for c in range(train.num_classes)])
         self.whitening = whitening_of(features - means[labels])
         self.whitened_means = means @ self.whitening
-        self.fit_background(features)
-
-    def fit_background(self, features: Tensor) -> None:
-        """Nothing beyond the class Gaussians for the plain distance."""
 
     def distances(self, features: Tensor) -> Tensor:
         """(B,) squared distance to the nearest class mean, in float64."""
@@ -120,7 +116,9 @@ class RelativeMahalanobis(Mahalanobis):
     gives 0.86 on the same features (``benchmarks/gpu_mahalanobis.py``).
     """
 
-    def fit_background(self, features: Tensor) -> None:
+    def fit(self, model: OpenSetModel, train: TrainData, ctx: RunContext) -> None:
+        super().fit(model, train, ctx)
+        features = train_features(model, train, ctx, self.batch_size).double()  # the embedding super() made
         self.background_whitening = whitening_of(features - features.mean(dim=0))
         self.background_mean = features.mean(dim=0, keepdim=True) @ self.background_whitening
 
