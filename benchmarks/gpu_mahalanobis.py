@@ -35,6 +35,7 @@ from osrbench.progress import Progress
 from osrbench.records import read_record
 from osrbench.runner import Run, RunRequest, resolve_device
 from osrbench.weights import load_weights
+from osrbench_postprocessors.feature_scores import squared_distances, whitening_of
 
 
 def features(model, images: torch.Tensor, ctx: RunContext, bf16: bool) -> torch.Tensor:
@@ -52,29 +53,18 @@ def distances_float32(f, means, precision):
     return ((fp * f).sum(1, keepdim=True) - 2 * fp @ means.T + (mp * means).sum(1)[None]).amin(1)
 
 
-def distances_whitened(f, means, eigenvalues, eigenvectors):
-    kept = eigenvalues > eigenvalues.max() * len(eigenvalues) * torch.finfo(torch.float64).eps
-    w = eigenvectors[:, kept] / eigenvalues[kept].sqrt()
-    z, m = f @ w, means @ w
-    return ((z * z).sum(1, keepdim=True) - 2 * z @ m.T + (m * m).sum(1)[None]).amin(1)
-
-
 def gaussian(train: torch.Tensor, labels: torch.Tensor, classes: int, tied: bool = True):
-    """Class means and the whitening of the class-centred training features (tied), or one per class."""
+    """Class means and the whitening of the class-centred training features (tied), or one per class: the
+    postprocessor's own ``whitening_of``."""
     means = torch.stack([train[labels == c].mean(0) for c in range(classes)])
     groups = [train - means[labels]] if tied else [train[labels == c] - means[c] for c in range(classes)]
-    whitenings = []
-    for centred in groups:
-        values, vectors = (torch.from_numpy(a).to(train.device) for a in
-                           np.linalg.eigh(EmpiricalCovariance(assume_centered=True).fit(centred.cpu().numpy()).covariance_))
-        kept = values > values.max() * len(values) * torch.finfo(torch.float64).eps
-        whitenings.append(vectors[:, kept] / values[kept].sqrt())
-    return means, whitenings
+    return means, [whitening_of(centred) for centred in groups]
 
 
 def class_distances(f: torch.Tensor, means: torch.Tensor, whitenings: list[torch.Tensor]) -> torch.Tensor:
-    """(N, K) squared Mahalanobis distances to each class."""
-    columns = [(((f - means[c]) @ whitenings[c if len(whitenings) > 1 else 0]) ** 2).sum(1) for c in range(len(means))]
+    """(N, K) squared Mahalanobis distances to each class (the postprocessor's ``squared_distances``)."""
+    columns = [squared_distances(f @ w, means[c:c + 1] @ w)[:, 0]
+               for c, w in enumerate(whitenings if len(whitenings) > 1 else whitenings * len(means))]
     return torch.stack(columns, dim=1)
 
 
@@ -119,15 +109,16 @@ def analyse(path: Path, data_root: Path, device: torch.device) -> None:
             labels = split.train_labels.to(train.device)
             means = torch.stack([train[labels == c].mean(0) for c in range(split.num_classes)])
             covariance = EmpiricalCovariance(assume_centered=True).fit((train - means[labels]).cpu().numpy()).covariance_
-            eigenvalues, eigenvectors = (torch.from_numpy(a).to(train.device) for a in np.linalg.eigh(covariance))
+            eigenvalues = np.linalg.eigvalsh(covariance)
             precision = torch.linalg.pinv(torch.from_numpy(covariance).to(train.device), hermitian=True)
+            tied = [whitening_of(train - means[labels])]
             known = features(model, split.test_images, ctx, bf16)
             unknown = features(model, split.unknown_images, ctx, bf16)
             positive = eigenvalues[eigenvalues > 0]
             print(f"  {view_name}, {'bf16' if bf16 else 'float32'} features ({train.shape[1]}-d, condition number "
                   f"{float(positive.max() / positive.min()):.1e}, {int((eigenvalues <= 0).sum())} null directions):")
             for name, fn in (("float32 expanded (before)", lambda f: distances_float32(f, means, precision)),
-                             ("float64 whitened (now)", lambda f: distances_whitened(f, means, eigenvalues, eigenvectors))):
+                             ("float64 whitened (now)", lambda f: class_distances(f, means, tied).amin(1))):
                 print(f"    {name:<26} AUROC {auroc(-fn(known).float().cpu(), -fn(unknown).float().cpu()):.4f}")
             if not plain and not bf16:
                 variants(train, labels, known, unknown, split.num_classes)
