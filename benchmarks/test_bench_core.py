@@ -96,8 +96,7 @@ def test_fitting_the_five_feature_postprocessors_of_one_model(benchmark, tmp_pat
     """mahalanobis, relative-mahalanobis, knn, vim and react fitted on one trained model (the training set is
     embedded once for all five)."""
     from osrbench import TrainData
-    from osrbench_baseline.method import build_network
-    from osrbench_baseline.method import ClassifierModel
+    from osrbench_baseline.method import ClassifierModel, build_network
     from osrbench_baseline.recipe import recipe_for
 
     plugins = load_plugins()
