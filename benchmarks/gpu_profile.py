@@ -56,7 +56,8 @@ def summarise(prof, wall: float, cuda: bool, steps: int) -> str:
     averages = prof.key_averages()
     lines = [f"wall seconds of the {steps} profiled steps: {wall:.2f} ({1e3 * wall / steps:.1f} ms per step)"]
     if cuda:
-        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
+                   and not e.name.startswith("ProfilerStep")]  # the step's own span is no kernel
         busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6
         lines.append(f"GPU busy: {busy:.1f} s of kernels = {100 * busy / wall:.0f}% of the wall time "
                      f"({len(kernels)} kernels, {len(kernels) / max(wall, 1e-9):.0f} per second)")
@@ -70,7 +71,8 @@ def summarise(prof, wall: float, cuda: bool, steps: int) -> str:
     copies = sum(e.count for e in averages if "DtoH" in e.key)
     lines.append("host-device syncs per step: " + ", ".join(f"{name} {counts.get(name, 0) / steps:.1f}" for name in SYNCS)
                  + f", device-to-host copies {copies / steps:.1f}")
-    top_gpu = sorted((e for e in averages if device_time(e) > 0), key=device_time, reverse=True)[:10]
+    top_gpu = sorted((e for e in averages if device_time(e) > 0 and not e.key.startswith("ProfilerStep")),
+                     key=device_time, reverse=True)[:10]
     if top_gpu:
         lines.append("most GPU time (self):")
         lines += [f"  {device_time(e) / 1e6:8.2f} s  x{e.count:<7} {e.key[:90]}" for e in top_gpu]
