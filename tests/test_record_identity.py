@@ -132,7 +132,8 @@ def test_the_committed_records_match_the_runs_that_made_them():
     for path, record in scan_records(COMMITTED).records:
         the_run = Run(RunRequest(method=record["method"], protocol=record["protocol"], augment=record["augmentation"],
                                  splits=[record["split"]], postprocessors=list(record["metrics"]),
-                                 results_dir=COMMITTED, seed=record["seed"]))
+                                 results_dir=COMMITTED, seed=record["seed"],
+                                 overrides={k: str(v) for k, v in record["overrides"].get("method", {}).items()}))
         stored = record_identity(record)
         wanted = {**stored, "method config": config_dict(the_run.method_config),
                   "augmentation config": config_dict(the_run.aug_config) if the_run.aug_config else None,
