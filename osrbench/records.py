@@ -87,6 +87,11 @@ REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
 REQUIRED_COST: dict[str, type | tuple[type, ...]] = {
     "train_seconds": (int, float), "device": str, "parameters": int,
 }
+# Fields a record may lack (older records) or hold as null, with their JSON types where present.
+OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "protocol_version": (int, str), "split_hash": str, "limit": int, "overrides": dict, "augmentation": str,
+}
+OPTIONAL_COST: dict[str, type | tuple[type, ...]] = {"epochs": (int, float), "paper_epochs": (int, float)}
 # How deep the metrics nest per schema: schema 1 {scorer: {key: value}}; schema 2 {postprocessor: {scorer: ...}}.
 METRIC_DEPTH = {1: 1, 2: 2}
 
@@ -95,8 +100,10 @@ def _typed(value: Any, types: type | tuple[type, ...]) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
-def _check_fields(data: dict, fields: dict[str, type | tuple[type, ...]], where: str) -> None:
+def _check_fields(data: dict, fields: dict[str, type | tuple[type, ...]], where: str, optional: bool = False) -> None:
     for key, types in fields.items():
+        if optional and data.get(key) is None:
+            continue
         if key not in data:
             raise ValueError(f"{where}{key!r} is missing")
         if not _typed(data[key], types):
@@ -135,9 +142,11 @@ def validate_record(data: Any) -> dict[str, Any]:
     if not data:
         raise ValueError("the record is empty ({})")
     _check_fields(data, REQUIRED_FIELDS, "")
+    _check_fields(data, OPTIONAL_FIELDS, "", optional=True)
     if data["schema"] not in METRIC_DEPTH:
         raise ValueError(f"schema {data['schema']} is not one this osrbench reads ({', '.join(map(str, METRIC_DEPTH))})")
     _check_fields(data["cost"], REQUIRED_COST, "cost.")
+    _check_fields(data["cost"], OPTIONAL_COST, "cost.", optional=True)
     _check_fields(data["config"], {"method": dict}, "config.")
     for part in ("augmentation", "postprocessors", "scorers"):
         if data["config"].get(part) is not None and not isinstance(data["config"][part], dict):

@@ -22,7 +22,7 @@ from osrbench.records import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = json.loads((ROOT / "leaderboards" / "records" / "cifar10" / "ce" / "split0-seed0.json").read_text())
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
@@ -79,6 +79,24 @@ def test_any_record_is_read_or_named_as_damaged(tmp_path_factory, record):
     else:
         for fmt in ("md", "csv", "html"):
             assert render(board, fmt)
+
+
+@pytest.mark.parametrize("where, key, value", [
+    ((), "limit", {}), ((), "split_hash", ["a"]), ((), "protocol_version", [1]),
+    (("cost",), "epochs", []), (("cost",), "paper_epochs", "600"),
+])
+def test_an_ill_typed_optional_field_is_named(tmp_path, where, key, value):
+    """Fields older records may lack are still type-checked where present: the leaderboard reads them."""
+    record = json.loads(json.dumps(VALID))
+    place = record
+    for part in where:
+        place = place[part]
+    place[key] = value
+    path = write(tmp_path, json.dumps(record))
+    with pytest.raises(OsrbenchError, match=f"damaged record .*{key}"):
+        read_record(path)
+    with pytest.raises(OsrbenchError, match="no usable records .*1 damaged"):
+        build_leaderboard(tmp_path)
 
 
 @FUZZ
