@@ -22,6 +22,7 @@ from osrbench.identity import differences, record_identity
 from osrbench.leaderboard import build_leaderboard
 from osrbench.plugins import build_plugins
 from osrbench.records import DamagedRecord, read_record, scan_records, write_record
+from osrbench.reproduce import config_overrides
 from osrbench.runner import Run, RunRequest
 
 NEAREST_MEAN = "bad-outputs"  # test_faults' nearest-class-mean method (mode none): no training, no kept weights
@@ -133,7 +134,7 @@ def test_the_committed_records_match_the_runs_that_made_them():
         the_run = Run(RunRequest(method=record["method"], protocol=record["protocol"], augment=record["augmentation"],
                                  splits=[record["split"]], postprocessors=list(record["metrics"]),
                                  results_dir=COMMITTED, seed=record["seed"],
-                                 overrides={k: str(v) for k, v in record["overrides"].get("method", {}).items()}))
+                                 overrides=config_overrides(record["config"], record["augmentation"])))
         stored = record_identity(record)
         wanted = {**stored, "method config": config_dict(the_run.method_config),
                   "augmentation config": config_dict(the_run.aug_config) if the_run.aug_config else None,
