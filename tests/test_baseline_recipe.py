@@ -53,3 +53,21 @@ def test_test_time_views_average_mirrors_and_translations():
     views += [v.flip(3) for v in views]
     expected = sum(v.flatten(1) for v in views) / 6
     assert torch.allclose(model(x), expected)
+
+
+def test_the_weight_average_is_an_exponential_moving_average_of_parameters_and_buffers():
+    from osrbench_baseline.method import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    start = [t.clone() for t in [*net.parameters(), *net.buffers()]]
+    average = WeightAverage(net, decay=0.75)
+    for value in (1.0, 3.0):
+        with torch.no_grad():
+            for t in [*net.parameters(), *net.buffers()]:
+                t.fill_(value)
+        average.update(net)
+    linear_weight, *_, running_var, tracked = [*average.module.parameters(), *average.module.buffers()]
+    expected = lambda first: (first * 0.75 + 1.0 * 0.25) * 0.75 + 3.0 * 0.25  # noqa: E731
+    assert torch.allclose(linear_weight, expected(start[0])) and torch.allclose(running_var, expected(start[-2]))
+    assert tracked.item() == 3  # integer counters are copied, not averaged
+    assert not linear_weight.requires_grad

@@ -103,3 +103,29 @@ def test_the_check_sees_a_host_draw_and_a_host_constant(monkeypatch):
         images * torch.rand(8).to(META)[:, None, None, None]
         images * torch.tensor([0.2989, 0.587, 0.114], device=META).view(1, 3, 1, 1)
     assert copies == ["aten._to_copy.default"] and len(built) == 1
+
+
+@pytest.mark.parametrize("augment", ["none", "mixup"])
+def test_a_whole_baseline_step_with_the_weight_average_copies_nothing_from_the_host(augment, monkeypatch):
+    """Forward, backward, SGD, the one-cycle schedule and the weight average of a 64 px recipe (which keeps
+    one): torch's AveragedModel copied its step counter to the device at every update."""
+    from osrbench_baseline import BaselineConfig
+    from osrbench_baseline.method import build_training
+
+    from osrbench import RunContext, Split
+    from osrbench.progress import Progress
+
+    images, labels = torch.zeros(2000, 3, 64, 64, dtype=torch.uint8, device=META), torch.zeros(2000, dtype=torch.long, device=META)
+    split = Split("meta", 0, images, labels, images, labels, images, [str(k) for k in range(4)], (0.5,) * 3, (0.25,) * 3,
+                  "", "")
+    ctx = RunContext(device=META, seed=0, work_dir=None, progress=Progress(quiet=True), augmentation=augmentation(augment))
+    training = build_training(split, BaselineConfig(width=0.25), ctx)
+    assert training.average is not None
+    batch = images[:16], labels[:16]
+    with recorded_copies(monkeypatch) as (copies, built):
+        for _ in range(2):
+            training.step(batch).backward()
+            training.optimizer.step()
+            training.scheduler.step()
+            training.after_step()
+    assert (copies, built) == ([], [])

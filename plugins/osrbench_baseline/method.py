@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from osrbench import AugmentContext, OpenSetModel, OsrbenchError, Prediction, RunContext, Split
 from osrbench.batches import Minibatches, to_float
@@ -94,12 +95,52 @@ def checked_recipe(config: BaselineConfig, split: Split) -> Recipe:
     return recipe
 
 
-def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
+class WeightAverage(nn.Module):
+    """Exponential moving average of a network's parameters and buffers (BN statistics), updated in place
+    with foreach ops on the network's device.
+
+    torch's ``AveragedModel`` copies its step counter from the host to the GPU at every update, which stalls
+    the host until the GPU's queue is empty; this average keeps no counter (it starts from the network as
+    it is when built, whose weight has decayed to ``decay**steps`` by the end of training).
+    """
+
+    def __init__(self, net: nn.Module, decay: float):
+        super().__init__()
+        self.module, self.decay = copy.deepcopy(net), decay
+        self.module.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        pairs = list(zip([*self.module.parameters(), *self.module.buffers()], [*net.parameters(), *net.buffers()],
+                         strict=True))
+        floats = [(a, b) for a, b in pairs if a.is_floating_point()]
+        torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1.0 - self.decay)
+        for average, current in pairs:
+            if not average.is_floating_point():  # counters such as num_batches_tracked
+                average.copy_(current)
+
+
+@dataclasses.dataclass
+class Training:
+    """Everything one training of the baseline steps: ``step(batch)`` gives the loss, then the optimiser and the
+    scheduler step and ``after_step`` updates the weight average (if any)."""
+
+    recipe: Recipe
+    net: Classifier
+    average: WeightAverage | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    step: Callable[[tuple[Tensor, Tensor]], Tensor]
+    after_step: Callable[[], None] | None
+    batch_size: int
+    schedule: dict
+
+
+def build_training(split: Split, config: BaselineConfig, ctx: RunContext) -> Training:
     recipe = checked_recipe(config, split)
     net = build_network(split, recipe).to(ctx.device, memory_format=ctx.memory_format)
     train_net = torch.compile(net) if (config.compile and ctx.cuda) else net
     plan = schedule(len(split.train_images), recipe.epochs, config.batch_size, config.lr)
-    data = Minibatches(split.train_images, split.train_labels, plan.batch_size)
     steps = plan.steps
     decay, no_decay = [], []
     for p in net.parameters():
@@ -109,9 +150,8 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierMode
                                 lr=plan.lr, momentum=config.momentum, nesterov=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max(plan.lr, 1e-12), total_steps=steps,
                                                    pct_start=config.warmup, anneal_strategy="linear")
-    # The weight average: decay 1 - 1/(ema * steps), buffers (BN statistics) averaged too.
-    average = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(1 - 1 / max(recipe.ema * steps, 1.0)),
-                             use_buffers=True) if recipe.ema > 0 else None)
+    # The weight average's time constant is the recipe's share of all steps: decay 1 - 1/(ema * steps).
+    average = WeightAverage(net, 1 - 1 / max(recipe.ema * steps, 1.0)) if recipe.ema > 0 else None
     augment = train_augment(split, recipe)
     mixing = ctx.augmentation
     mix_ctx = AugmentContext(num_classes=split.num_classes)
@@ -127,17 +167,24 @@ def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierMode
         per_sample = loss_fn(train_net(mixed.images), mixed.soft_targets(split.num_classes))
         return (per_sample * mixed.weight).mean()
 
-    modules = {"net": net} | ({"average": average} if average is not None else {})
+    return Training(recipe, net, average, optimizer, scheduler, step,
+                    (lambda: average.update(net)) if average is not None else None, plan.batch_size,
+                    dataclasses.asdict(plan))
+
+
+def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
+    t = build_training(split, config, ctx)
+    data = Minibatches(split.train_images, split.train_labels, t.batch_size)
+    modules = {"net": t.net} | ({"average": t.average} if t.average is not None else {})
     # Predicting the uniform distribution costs ln K whatever the targets; a model that learned ends well below
     # it, unless strong label smoothing keeps even a perfect model's loss near ln K (then only accuracy is checked).
     chance_loss = math.log(split.num_classes) if config.label_smoothing <= 0.5 else None
-    stats = train_epochs(ctx, modules=modules, optimizer=optimizer, scheduler=scheduler, epochs=recipe.epochs,
-                         batches=lambda epoch: data, step=step, chance_loss=chance_loss,
-                         after_step=(lambda: average.update_parameters(net)) if average is not None else None)
-    ctx.extra_record.update({"recipe": dataclasses.asdict(recipe), "schedule": dataclasses.asdict(plan),
-                             "epochs": recipe.epochs, "final_loss": stats["final_loss"]})
-    trained = average.module if average is not None else net
-    return ClassifierModel(trained, config.flip_tta and split.hflip, recipe.tta_shift)
+    stats = train_epochs(ctx, modules=modules, optimizer=t.optimizer, scheduler=t.scheduler, epochs=t.recipe.epochs,
+                         batches=lambda epoch: data, step=t.step, chance_loss=chance_loss, after_step=t.after_step)
+    ctx.extra_record.update({"recipe": dataclasses.asdict(t.recipe), "schedule": t.schedule,
+                             "epochs": t.recipe.epochs, "final_loss": stats["final_loss"]})
+    trained = t.average.module if t.average is not None else t.net
+    return ClassifierModel(trained, config.flip_tta and split.hflip, t.recipe.tta_shift)
 
 
 def load(state: dict[str, Tensor], split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
