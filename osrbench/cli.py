@@ -57,10 +57,10 @@ def _add_run(sub) -> None:
     _add_postprocessor(p, "the method's defaults (ce: msp,mls)")
     p.add_argument("--split", default="all", type=_splits, metavar="N|N,M|all", help="which splits to run (default all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--parallel", default=1, type=_parallel, metavar="N|auto",
-                   help="train up to N splits at once, each in its own process on the same GPU(s) (default 1: one "
-                        "after another); auto: on CUDA every split at once, up to 5 and 16 GiB of free GPU memory "
-                        "per training, on the CPU 1")
+    p.add_argument("--parallel", default=None, type=_parallel, metavar="N|auto",
+                   help="train up to N splits at once, each in its own process on the same GPU(s); auto (the "
+                        "default): on CUDA every split at once, up to 5 and 16 GiB of free GPU memory per training "
+                        "(one training leaves part of a large GPU idle), on the CPU one after another")
     _add_run_options(p)
     p.add_argument("--no-rerun", action="store_true",
                    help="where a split's record was made from other inputs (options, protocol version, data, "

@@ -90,6 +90,21 @@ def test_run_parallel_must_be_a_positive_number_or_auto(capsys):
     assert exit_.value.code == 2 and "--parallel" in out and "expected a number of trainings >= 1 or auto" in out
 
 
+def test_run_trains_every_split_at_once_by_default_on_cuda_only(monkeypatch):
+    """``--parallel`` defaults to auto: one after another on the CPU; on CUDA as many as fit (at most 5)."""
+    from types import SimpleNamespace
+
+    from osrbench.cli import _parallel_trainings, build_parser
+
+    assert build_parser().parse_args(["run"]).parallel is None
+    assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cpu"))) == 1
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (40 * 2**30, 80 * 2**30))
+    assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cuda"))) == 2
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (140 * 2**30, 140 * 2**30))
+    assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cuda"))) == 5
+    assert _parallel_trainings(3, SimpleNamespace(device=torch.device("cuda"))) == 3
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason='install the ray extra: pip install -e ".[ray]"')
