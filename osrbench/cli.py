@@ -59,7 +59,7 @@ def _add_run(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--parallel", default=None, type=_parallel, metavar="N|auto",
                    help="train up to N splits at once, each in its own process on the same GPU(s); auto (the "
-                        "default): on CUDA every split at once, up to 5 and 16 GiB of free GPU memory per training "
+                        "default): on CUDA every split at once, up to 5 and 8 GiB of free GPU memory per training "
                         "(one training leaves part of a large GPU idle), on the CPU one after another")
     _add_run_options(p)
     p.add_argument("--no-rerun", action="store_true",
@@ -282,7 +282,7 @@ def _parallel(value: str) -> int | None:
 
 
 AUTO_PARALLEL_MAX = 5
-AUTO_PARALLEL_GIB = 16  # free GPU memory asked per training (a ResNet-9 at 64 px, batch 512, peaks well below)
+AUTO_PARALLEL_GIB = 8  # free GPU memory asked per training: an 80 GB card takes all five splits (16 GiB left one for a second round)
 
 
 def _parallel_trainings(requested: int | None, run) -> int:

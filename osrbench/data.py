@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from osrbench import safe_files
 from osrbench.names import check_name
 from osrbench.specs import DataOptions, DatasetSpec, OsrbenchError
 
@@ -51,10 +52,9 @@ def cache_path(root: Path, name: str) -> Path:
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    """Write the cache through a temporary file of this writer's own: the processes of ``run --parallel`` may
+    build the same missing cache at once (each then renames an identical file over it)."""
+    safe_files.atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def fingerprint_arrays(arrays: dict[str, np.ndarray]) -> str:
@@ -80,7 +80,7 @@ def _cached_fingerprint(path: Path, arrays: dict[str, np.ndarray]) -> str:
             pass
     fp = fingerprint_arrays(arrays)
     try:
-        side.write_text(json.dumps({"key": key, "fingerprint": fp}))
+        safe_files.atomic_write_text(side, json.dumps({"key": key, "fingerprint": fp}))
     except OSError:
         pass  # a read-only data root still works; the hash is just recomputed next time
     return fp

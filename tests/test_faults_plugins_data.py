@@ -209,3 +209,33 @@ def test_any_protocol_file_loads_or_gives_one_osrbench_error(tmp_path_factory, v
         assert "\n" not in str(exc) and "fuzz.json" in str(exc)
     else:
         assert spec.n_splits >= 1 and spec.name
+
+
+def test_processes_building_one_dataset_cache_at_once_all_succeed(tmp_path):
+    """``run --parallel`` starts every split at once: each process may build the same missing cache file
+    (TinyImageNet from its originals) at the same moment; each writes its own temporary file."""
+    import threading
+
+    import numpy as np
+
+    from osrbench import data
+
+    arrays = {"x_train": np.zeros((4, 2, 2, 3), np.uint8), "y_train": np.arange(4)}
+    start, errors = threading.Barrier(8), []
+
+    def build() -> None:
+        start.wait()
+        try:
+            data._atomic_savez(tmp_path / "set.npz", **arrays)
+        except OSError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with np.load(tmp_path / "set.npz") as saved:
+        assert (saved["y_train"] == arrays["y_train"]).all()
+    assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]

@@ -98,7 +98,7 @@ def test_run_trains_every_split_at_once_by_default_on_cuda_only(monkeypatch):
 
     assert build_parser().parse_args(["run"]).parallel is None
     assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cpu"))) == 1
-    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (40 * 2**30, 80 * 2**30))
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (20 * 2**30, 80 * 2**30))
     assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cuda"))) == 2
     monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (140 * 2**30, 140 * 2**30))
     assert _parallel_trainings(None, SimpleNamespace(device=torch.device("cuda"))) == 5
