@@ -13,6 +13,7 @@ FLOOR = 0.55
 EXPLAINED = {
     ("cifar10", "ce", "mahalanobis"): "**Why `mahalanobis` is below chance on cifar10**",
     ("mnist", "ce", "react"): "**`react` on mnist**",
+    ("tinyimagenet", "ce", "mahalanobis"): "**`mahalanobis` on tinyimagenet**",
 }
 
 

@@ -133,6 +133,7 @@ def test_the_committed_records_match_the_runs_that_made_them():
     for path, record in scan_records(COMMITTED).records:
         the_run = Run(RunRequest(method=record["method"], protocol=record["protocol"], augment=record["augmentation"],
                                  splits=[record["split"]], postprocessors=list(record["metrics"]),
+                                 scorers=list(record["config"].get("scorers") or ["osr"]),
                                  results_dir=COMMITTED, seed=record["seed"],
                                  overrides=config_overrides(record["config"], record["augmentation"])))
         stored = record_identity(record)
