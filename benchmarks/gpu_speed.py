@@ -3,8 +3,9 @@
     python benchmarks/gpu_speed.py --data-root DIR --out DIR [--only ce,gradmix,nasosr] [--tiny]
 
 1. ``ce``: ``osrbench run --protocol cifar10 --split all`` as a user types it (default recipe, scored by
-   ``mls``): the wall seconds of the whole command, the training seconds summed over the five splits,
-   and the mean ``mls`` AUROC.
+   ``mls``; on CUDA its splits train side by side, ``--parallel auto``) and the same with ``--parallel 1``
+   (one after another): for each, the wall seconds of the whole command, the training seconds summed
+   over the five splits and the mean ``mls`` AUROC; the two must agree on AUROC.
 2. ``gradmix``: the training step (batch 256 images = 512 views plus the mixed views, bf16,
    channels-last, per-iteration LayerCAM) with the residual blocks eager and with ``--set compile=true``
    (which compiles on CUDA only): ms per step, images per second, seconds per epoch of split 0.
@@ -48,15 +49,21 @@ def records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(results.rglob("split*-seed*.json"))]
 
 
+CE_WAYS = {"side by side (default)": [], "one after another (--parallel 1)": ["--parallel", "1"]}
+
+
 def measure_ce(args, protocol: str) -> dict:
-    results = args.out / "ce"
     tiny = ["--split", "0", "--limit", "30", "--no-health-check", "--set", "epochs=2"] if args.tiny else []
-    wall = osrbench("run", "--protocol", protocol, "--postprocessor", "mls", "--data-root", args.data_root,
-                    "--results-dir", results, "--force", "--quiet", *tiny)
-    made = records(results)
-    return {"wall_seconds": wall, "splits": len(made),
-            "train_seconds": sum(r["cost"]["train_seconds"] for r in made),
-            "mean_auroc": statistics.mean(r["metrics"]["mls"]["osr"]["auroc"] for r in made)}
+    out = {}
+    for way, options in CE_WAYS.items():
+        results = args.out / ("ce-sequential" if options else "ce")
+        wall = osrbench("run", "--protocol", protocol, "--postprocessor", "mls", "--data-root", args.data_root,
+                        "--results-dir", results, "--force", "--quiet", *options, *tiny)
+        made = records(results)
+        out[way] = {"wall_seconds": wall, "splits": len(made),
+                    "train_seconds": sum(r["cost"]["train_seconds"] for r in made),
+                    "mean_auroc": statistics.mean(r["metrics"]["mls"]["osr"]["auroc"] for r in made)}
+    return out
 
 
 def measure_gradmix(args, device: torch.device) -> dict:
@@ -93,9 +100,10 @@ def measure_nasosr(args, protocol: str) -> dict:
 def table(summary: dict) -> str:
     lines = [f"{summary['device']}, {summary['date']}", "", "| what | figure |", "|---|---|"]
     if "ce" in summary:
-        ce = summary["ce"]
-        lines.append(f"| ce, {summary['protocol']}, {ce['splits']} split(s), whole command | {ce['wall_seconds']:.0f} s "
-                     f"wall, {ce['train_seconds']:.0f} s training, mean mls AUROC {ce['mean_auroc']:.4f} |")
+        for way, ce in summary["ce"].items():
+            lines.append(f"| ce, {summary['protocol']}, {ce['splits']} split(s), whole command, {way} | "
+                         f"{ce['wall_seconds']:.0f} s wall, {ce['train_seconds']:.0f} s training, "
+                         f"mean mls AUROC {ce['mean_auroc']:.4f} |")
     if "gradmix" in summary:
         for label in ("eager", "compiled"):
             g = summary["gradmix"][label]
