@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from osrbench.identity import differences, record_identity
 from osrbench.leaderboard import build_leaderboard
 from osrbench.plugins import build_plugins
 from osrbench.records import DamagedRecord, read_record, scan_records, write_record
-from osrbench.reproduce import config_overrides
+from osrbench.reproduce import rerun_request
 from osrbench.runner import Run, RunRequest
 
 NEAREST_MEAN = "bad-outputs"  # test_faults' nearest-class-mean method (mode none): no training, no kept weights
@@ -131,11 +132,7 @@ def test_what_older_records_lack_is_unknown_not_a_change():
 def test_the_committed_records_match_the_runs_that_made_them():
     """A run asking for a committed record's experiment reuses it: its configs are today's."""
     for path, record in scan_records(COMMITTED).records:
-        the_run = Run(RunRequest(method=record["method"], protocol=record["protocol"], augment=record["augmentation"],
-                                 splits=[record["split"]], postprocessors=list(record["metrics"]),
-                                 scorers=list(record["config"].get("scorers") or ["osr"]),
-                                 results_dir=COMMITTED, seed=record["seed"],
-                                 overrides=config_overrides(record["config"], record["augmentation"])))
+        the_run = Run(rerun_request(record, COMMITTED, DataOptions(Path(".")), "auto", quiet=True))
         stored = record_identity(record)
         wanted = {**stored, "method config": config_dict(the_run.method_config),
                   "augmentation config": config_dict(the_run.aug_config) if the_run.aug_config else None,
