@@ -16,7 +16,7 @@ from osrbench.gpu_augment import random_affine_crop, standard_augment
 from osrbench.training import train_epochs
 from osrbench_baseline import BaselineConfig
 from osrbench_baseline.networks import BACKBONES, Classifier
-from osrbench_baseline.recipe import Recipe, resolve, schedule
+from osrbench_baseline.recipe import Recipe, Schedule, resolve, schedule
 
 
 class ClassifierModel(OpenSetModel):
@@ -126,14 +126,17 @@ class Training:
     scheduler step and ``after_step`` updates the weight average (if any)."""
 
     recipe: Recipe
+    plan: Schedule
     net: Classifier
     average: WeightAverage | None
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     step: Callable[[tuple[Tensor, Tensor]], Tensor]
-    after_step: Callable[[], None] | None
-    batch_size: int
-    schedule: dict
+
+    @property
+    def after_step(self) -> Callable[[], None] | None:
+        average, net = self.average, self.net
+        return (lambda: average.update(net)) if average is not None else None
 
 
 def build_training(split: Split, config: BaselineConfig, ctx: RunContext) -> Training:
@@ -167,21 +170,19 @@ def build_training(split: Split, config: BaselineConfig, ctx: RunContext) -> Tra
         per_sample = loss_fn(train_net(mixed.images), mixed.soft_targets(split.num_classes))
         return (per_sample * mixed.weight).mean()
 
-    return Training(recipe, net, average, optimizer, scheduler, step,
-                    (lambda: average.update(net)) if average is not None else None, plan.batch_size,
-                    dataclasses.asdict(plan))
+    return Training(recipe, plan, net, average, optimizer, scheduler, step)
 
 
 def fit(split: Split, config: BaselineConfig, ctx: RunContext) -> ClassifierModel:
     t = build_training(split, config, ctx)
-    data = Minibatches(split.train_images, split.train_labels, t.batch_size)
+    data = Minibatches(split.train_images, split.train_labels, t.plan.batch_size)
     modules = {"net": t.net} | ({"average": t.average} if t.average is not None else {})
     # Predicting the uniform distribution costs ln K whatever the targets; a model that learned ends well below
     # it, unless strong label smoothing keeps even a perfect model's loss near ln K (then only accuracy is checked).
     chance_loss = math.log(split.num_classes) if config.label_smoothing <= 0.5 else None
     stats = train_epochs(ctx, modules=modules, optimizer=t.optimizer, scheduler=t.scheduler, epochs=t.recipe.epochs,
                          batches=lambda epoch: data, step=t.step, chance_loss=chance_loss, after_step=t.after_step)
-    ctx.extra_record.update({"recipe": dataclasses.asdict(t.recipe), "schedule": t.schedule,
+    ctx.extra_record.update({"recipe": dataclasses.asdict(t.recipe), "schedule": dataclasses.asdict(t.plan),
                              "epochs": t.recipe.epochs, "final_loss": stats["final_loss"]})
     trained = t.average.module if t.average is not None else t.net
     return ClassifierModel(trained, config.flip_tta and split.hflip, t.recipe.tta_shift)
