@@ -49,14 +49,15 @@ def records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(results.rglob("split*-seed*.json"))]
 
 
-CE_WAYS = {"side by side (default)": [], "one after another (--parallel 1)": ["--parallel", "1"]}
+# how the five splits run -> (results folder, the command's extra options)
+CE_WAYS = {"side by side (default)": ("ce", []), "one after another (--parallel 1)": ("ce-sequential", ["--parallel", "1"])}
 
 
 def measure_ce(args, protocol: str) -> dict:
     tiny = ["--split", "0", "--limit", "30", "--no-health-check", "--set", "epochs=2"] if args.tiny else []
     out = {}
-    for way, options in CE_WAYS.items():
-        results = args.out / ("ce-sequential" if options else "ce")
+    for way, (folder, options) in CE_WAYS.items():
+        results = args.out / folder
         wall = osrbench("run", "--protocol", protocol, "--postprocessor", "mls", "--data-root", args.data_root,
                         "--results-dir", results, "--force", "--quiet", *options, *tiny)
         made = records(results)
