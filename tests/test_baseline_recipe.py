@@ -71,3 +71,65 @@ def test_the_weight_average_is_an_exponential_moving_average_of_parameters_and_b
     assert torch.allclose(linear_weight, expected(start[0])) and torch.allclose(running_var, expected(start[-2]))
     assert tracked.item() == 3  # integer counters are copied, not averaged
     assert not linear_weight.requires_grad
+
+
+def test_the_whitening_layer_decorrelates_the_training_patches_to_unit_variance():
+    from osrbench_baseline.networks import PatchWhitening
+
+    g = torch.Generator().manual_seed(0)
+
+    def correlated_images() -> torch.Tensor:  # channel 1 nearly equals channel 0; channel 2 is 5x wider
+        a, b, c = torch.randn(3, 500, 1, 9, 9, generator=g)
+        return torch.cat([a, a + 0.1 * b, 5 * c], dim=1)
+
+    layer = PatchWhitening(3, eps=0.0)
+    layer.fit(correlated_images())
+    out = layer(correlated_images())  # new images of the same distribution
+    half = out[:, :12].permute(0, 2, 3, 1).reshape(-1, 12)
+    half = half - half.mean(dim=0)
+    assert torch.allclose(half.T @ half / len(half), torch.eye(12), atol=0.1)
+    bias = layer.bias[:, None, None]
+    assert torch.allclose((out - bias)[:, 12:], -(out - bias)[:, :12], atol=1e-4)  # each filter and its negative
+    assert not layer.weight.requires_grad and layer.bias.requires_grad
+
+
+def test_alternating_flips_mirror_each_image_in_exactly_one_of_two_epochs():
+    from osrbench_baseline.method import epoch_batches
+
+    class FakeSplit:
+        train_images = torch.randint(0, 256, (200, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+        train_labels = torch.zeros(200, dtype=torch.long)
+        hflip = True
+
+    batches = epoch_batches(FakeSplit, resolve(BaselineConfig(flip="alternating"), 32, 50000), 50, seed=0)
+    even, odd = batches(0).images, batches(1).images
+    original, mirrored = FakeSplit.train_images, FakeSplit.train_images.flip(3)
+    mirrored_in_even = (even == mirrored).flatten(1).all(1) & (odd == original).flatten(1).all(1)
+    mirrored_in_odd = (odd == mirrored).flatten(1).all(1) & (even == original).flatten(1).all(1)
+    assert bool((mirrored_in_even | mirrored_in_odd).all())
+    assert 60 < int(mirrored_in_even.sum()) < 140  # a random half
+    assert torch.equal(batches(2).images, even)
+    assert torch.equal(epoch_batches(FakeSplit, resolve(BaselineConfig(flip="alternating"), 32, 50000), 50,
+                                     seed=0)(0).images, even)  # the same half after a restart
+
+
+def test_the_lookahead_restarts_the_network_from_slow_weights_every_few_steps():
+    from osrbench_baseline.method import Lookahead
+
+    net = torch.nn.Linear(2, 1)
+    lookahead = Lookahead(net, every=5, steps=20)
+    slow_before = lookahead.slow.module.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    moved = net.weight.clone()
+    lookahead.after_step(net, 3)  # not a multiple of 5: nothing happens
+    assert torch.equal(net.weight, moved) and torch.equal(lookahead.slow.module.weight, slow_before)
+    lookahead.after_step(net, 10)
+    keep = 0.95 ** 5 * (10 / 20) ** 3
+    assert torch.allclose(lookahead.slow.module.weight, keep * slow_before + (1 - keep) * moved)
+    assert torch.equal(net.weight, lookahead.slow.module.weight)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    slow = lookahead.slow.module.weight.clone()
+    lookahead.after_step(net, 20)  # the last step: the network takes the slow weights whole
+    assert torch.equal(net.weight, slow) and torch.equal(lookahead.slow.module.weight, slow)

@@ -51,6 +51,11 @@ class BaselineConfig:
                               f"share of all training steps, 0 = the last weights; -1 {AUTO}")
     tta_shift: int = option(-1, "average the logits over test views translated by +-this many pixels (and their "
                                 f"mirrors where flips keep the class), 0 = no translated views; -1 {AUTO}")
+    flip: str = option("auto", "random (each training image mirrored with probability 1/2) or alternating (a random "
+                               f"half mirrored in even epochs, the other half in odd ones), where flips keep the class; {AUTO}")
+    lookahead: int = option(-1, "every this many steps, move slow weights toward the network and restart the network "
+                                "from them (lookahead, with the slow step growing over training), 0 = none; "
+                                f"-1 {AUTO}")
     flip_tta: bool = option(True, "average the logits of each test image and its mirror image (where flips keep the class)")
     compile: bool = option(True, "torch.compile the network on CUDA")
 
@@ -59,6 +64,10 @@ class BaselineConfig:
             raise OsrbenchError(f"--set backbone={self.backbone}: choose auto, {', '.join(BACKBONE_NAMES)}")
         if self.crop not in ("auto", "pad", "resized"):
             raise OsrbenchError(f"--set crop={self.crop}: choose auto, pad or resized")
+        if self.flip not in ("auto", "random", "alternating"):
+            raise OsrbenchError(f"--set flip={self.flip}: choose auto, random or alternating")
+        if self.lookahead < -1:
+            raise OsrbenchError(f"--set lookahead={self.lookahead}: steps >= 0 (0 = none), or -1 for the recipe's")
         if self.epochs > MAX_EPOCHS:
             raise OsrbenchError(f"--set epochs={self.epochs}: at most {MAX_EPOCHS}")
         if self.epochs == 0 or self.epochs < -1 or self.batch_size < 1:

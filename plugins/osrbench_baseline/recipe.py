@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, fields, replace
 
 
-BACKBONE_NAMES = ("small-cnn", "resnet9")  # the keys of osrbench_baseline.networks.BACKBONES
+BACKBONE_NAMES = ("small-cnn", "resnet9", "whitened-cnn")  # the keys of osrbench_baseline.networks.BACKBONES
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Recipe:
     cutout: int  # side of the cutout square in pixels, 0 = none
     ema: float  # time constant of the weight average as a share of all training steps, 0 = no average
     tta_shift: int  # test-time views translated by +-tta_shift pixels (plus mirrors where flips keep the class)
+    flip: str = "random"  # "random": each image mirrored with probability 1/2; "alternating": every other epoch
+    lookahead: int = 0  # steps between the lookahead's slow-weight updates, 0 = none
 
 
 # Keyed by the largest image side each recipe is for; larger images take the last one.
