@@ -1,10 +1,12 @@
 """The leaderboard as one HTML page that needs no network: self-contained, or (the committed page, written
 beside the records) with each run's plots linked instead of embedded, so the repository keeps each PNG once.
 
-Tables per metric and the data/cost table (columns sort on click, by a small inline script), an
-accuracy-vs-cost scatter with its Pareto front per protocol and each run's plots, all images embedded
-as PNG data URIs (figures drawn with matplotlib's object API, Agg, no pyplot state). Every name that comes from records is HTML-escaped. The page is a pure function of
-the board (no dates), so the committed page can be checked against the committed records.
+Tables per metric, one per family of the other scorers' metrics (OOD detection per OOD set, a linear probe,
+...) and the data/cost table (columns sort on click, by a small inline script), an accuracy-vs-cost scatter
+with its Pareto front per protocol and each run's plots, all images embedded as PNG data URIs (figures drawn
+with matplotlib's object API, Agg, no pyplot state). Every name that comes from records is HTML-escaped. The
+page is a pure function of the board (no dates), so the committed page can be checked against the committed
+records.
 """
 
 from __future__ import annotations
@@ -230,8 +232,9 @@ def _data_summary(cost: pd.DataFrame) -> str:
 def render_html(board: dict, plot_url: Callable[[Path], str] | None = None) -> str:
     """The whole page as a string; each run's plot embedded, or linked at ``plot_url(path)`` where given (the
     same checks decide which plots are shown)."""
-    metric_tables = "\n".join(f"<h3>{_e(metric)}</h3>\n" + _table(table, metric, f"{METHOD_NOTE}.")
-                              for metric, table in board["wide"].items())
+    tables = {**board["wide"], **board["families"]}  # a table per headline metric, then one per family
+    metric_tables = "\n".join(f"<h3>{_e(name)}</h3>\n" + _table(table, name, f"{METHOD_NOTE}.")
+                              for name, table in tables.items())
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

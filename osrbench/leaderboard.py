@@ -3,7 +3,9 @@
 Rows are pairs of a run family (method, + augmentation, + a hash of non-default options) and a
 postprocessor, written ``LABEL/POSTPROCESSOR`` (e.g. ``ce/mls``, ``ce+mixup/msp``); columns are
 protocols, cells are the mean of one metric over runs (splits × seeds) with its 95% confidence
-interval and the number of runs n (``osrbench.stats``). A second table gives, per row and
+interval and the number of runs n (``osrbench.stats``). The metrics of the other scorers the records carry (OOD
+detection, a linear probe, corruptions) get one table per family instead (``metric_families``): rows are
+(row, protocol), columns the family's metrics, cells the same estimates. A further table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
 different copies of a dataset (different fingerprints), protocol versions, split families or split class
 lists are never averaged together. Each cell counts
@@ -78,6 +80,9 @@ def _row_labels(frame: pd.DataFrame) -> pd.Series:
 
 
 HEADLINE_METRICS = ("osr.auroc", "osr.oscr", "osr.macro_f1", "osr.accuracy")
+# Scorers whose metrics have a table each (metric by protocol); every other scorer's get one table per family.
+TABLED_SCORERS = frozenset(m.partition(".")[0] for m in HEADLINE_METRICS)
+LEAD_KEYS = ("auroc", "accuracy", "top1")  # first in a family's table, where present (as AUROC leads above)
 REGENERATE = "osrbench leaderboard --results-dir leaderboards/records --write-tables leaderboards"
 
 
@@ -110,19 +115,21 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
         train_seconds=("train_seconds", "sum"), device=("device", lambda d: ", ".join(sorted(set(d)))),
         parameters=("parameters", "median"), epochs=("epochs", "min"), paper_epochs=("paper_epochs", "first"),
     )
+    families = metric_families(frame.columns[frame.notna().any()])  # of the runs shown
+    estimates = {}
+    for metric in dict.fromkeys([*metrics, *(m for columns in families.values() for m in columns)]):
+        estimates[metric] = _estimates(frame[metric], groups)
+        stats[f"{metric}_mean"] = estimates[metric].map(lambda e: e.mean)
+        stats[f"{metric}_std"] = groups[metric].std().fillna(0.0)
+        stats[f"{metric}_n"] = estimates[metric].map(lambda e: e.n)
+        stats[f"{metric}_ci_low"] = estimates[metric].map(lambda e: e.low)
+        stats[f"{metric}_ci_high"] = estimates[metric].map(lambda e: e.high)
     wide = {}
     for metric in metrics:
-        values = frame[metric].dropna()
-        bounds = PROPORTION if values.between(*PROPORTION).all() else None  # a rate, an area, an accuracy
-        estimates = groups[metric].agg(lambda v, bounds=bounds: mean_ci(v, bounds=bounds))
-        stats[f"{metric}_mean"] = estimates.map(lambda e: e.mean)
-        stats[f"{metric}_std"] = groups[metric].std().fillna(0.0)
-        stats[f"{metric}_n"] = estimates.map(lambda e: e.n)
-        stats[f"{metric}_ci_low"] = estimates.map(lambda e: e.low)
-        stats[f"{metric}_ci_high"] = estimates.map(lambda e: e.high)
-        table = estimates.map(format_estimate).unstack("protocol").fillna("-")
+        table = estimates[metric].map(format_estimate).unstack("protocol").fillna("-")
         table.columns.name, table.index.name = None, "method"
         wide[metric] = table.reset_index()
+    family_tables = {name: _family_table(estimates, columns) for name, columns in families.items()}
     stats = stats.reset_index().rename(columns={"row": "method"}).sort_values(["protocol", "method"])
     stats["schedule"] = [schedule(e, p) for e, p in zip(stats["epochs"], stats["paper_epochs"])]
     cost = stats[["method", "protocol", "splits", "seeds", "split_family", "fingerprint", "epochs", "schedule",
@@ -130,7 +137,47 @@ def build_leaderboard(results_dir: Path, protocol: str | None = None,
     cost["parameters"] = cost["parameters"].astype(int)
     cost["train_seconds"] = cost["train_seconds"].round(1)
     plots = frame[frame["plots"].str.len() > 0][["row", "protocol", "split", "plots"]].sort_values(["protocol", "row", "split"])
-    return {"wide": wide, "cost": cost, "long": stats, "plots": plots, "damaged": damaged}
+    return {"wide": wide, "families": family_tables, "cost": cost, "long": stats, "plots": plots, "damaged": damaged}
+
+
+def _estimates(values: pd.Series, groups) -> pd.Series:
+    """The ``Estimate`` of one metric per (row, protocol); its interval kept within [0, 1] where every value
+    lies there (a rate, an area, an accuracy)."""
+    bounds = PROPORTION if values.dropna().between(*PROPORTION).all() else None
+    return groups[values.name].agg(lambda v: mean_ci(v, bounds=bounds))
+
+
+def metric_families(columns) -> dict[str, dict[str, str]]:
+    """The metric columns (``scorer.key``) of the scorers that have no per-metric tables by default, grouped
+    into one table each: table name -> {column: column header}.
+
+    A family is a scorer's metrics (``linear-probe.top1``, ``linear-probe.top5``), or where the key names a
+    sub-result first, as the ``ood`` scorer's ``ood.SET.auroc`` does, those of one sub-result (a table per
+    OOD set, ``ood.tinyimagenet``). The header is the key's last part; ``LEAD_KEYS`` come first, the rest by name.
+    """
+    families: dict[str, dict[str, str]] = {}
+    for column in columns:
+        scorer, dot, key = column.partition(".")
+        if not dot or scorer in TABLED_SCORERS:
+            continue
+        group, _, header = key.rpartition(".")
+        families.setdefault(f"{scorer}.{group}" if group else scorer, {})[column] = header
+
+    def order(item: tuple[str, str]) -> tuple:
+        header = item[1]
+        return (LEAD_KEYS.index(header) if header in LEAD_KEYS else len(LEAD_KEYS), header)
+
+    return {name: dict(sorted(columns.items(), key=order)) for name, columns in sorted(families.items())}
+
+
+def _family_table(estimates: dict[str, pd.Series], columns: dict[str, str]) -> pd.DataFrame:
+    """One family's metrics side by side, a row per (row, protocol) with at least one run that has them, in
+    the order of the per-metric tables."""
+    cells = pd.DataFrame({column: estimates[column] for column in columns})
+    cells = cells[cells.map(lambda e: e.n > 0).any(axis=1)].map(format_estimate)
+    cells.columns = list(columns.values())
+    cells.index.names = ["method", "protocol"]
+    return cells.reset_index(allow_duplicates=True)  # a key named "method" is still a column of its own
 
 
 def schedule(epochs: object, paper_epochs: object) -> str:
@@ -175,7 +222,8 @@ def render(board: dict, fmt: str, link_base: Path | None = None) -> str:
 
         base = Path(link_base).resolve() if link_base is not None else None
         return render_html(board, None if base is None else (lambda path: relative_url(Path(path).resolve(), base)))
-    parts = [f"### {md_text(m)} (mean ± 95% CI)\n\n" + _md_table(t) for m, t in board["wide"].items()]
+    tables = {**board["wide"], **board["families"]}
+    parts = [f"### {md_text(m)} (mean ± 95% CI)\n\n" + _md_table(t) for m, t in tables.items()]
     text = ("\n\n".join(parts) + f"\n\nCells: {METHOD_NOTE}.\n\n### Data and cost (train seconds summed over splits)\n\n"
             + _md_table(board["cost"]) + "\n")
     if not board["plots"].empty:

@@ -153,9 +153,11 @@ def test_a_record_older_than_the_recipe_options_is_migrated_with_the_values_its_
     old.parent.mkdir(parents=True)
     old.write_text(json.dumps(record))
     migrated, run = prepare(old, tmp_path / "s", DataOptions(tmp_path / "data"), device="cpu", quiet=True)
-    assert set(migrated["migrated_options"]) == set(newer)
+    since_the_committed_records = {"flip", "lookahead"}  # their recipes stored neither: both default to auto
+    assert set(migrated["migrated_options"]) == set(newer) | since_the_committed_records
     for key in newer:  # what the run used, not today's "auto" (which may resolve differently)
         assert getattr(run.method_config, key) == record["method_info"]["recipe"][key]
+    assert (run.method_config.flip, run.method_config.lookahead) == ("auto", -1)  # resolve as those runs did: random flips, no lookahead
 
 
 @pytest.mark.slow
