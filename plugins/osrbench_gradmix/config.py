@@ -51,8 +51,9 @@ class GradMixConfig:
                                        "the mixed view pairs)")
     topk: int = option(10, "k of the per-class top-k cosine-similarity sum used for the label and score "
                            "(the score: postprocessors topk-cosine, topk-cosine-normalised)")
-    compile: bool = option(False, "torch.compile each residual block on CUDA (the activation-map hooks stay "
-                                  "outside the compiled code); off until its gain is measured on a GPU")
+    compile: bool = option(False, "torch.compile each residual block, the views and the losses on CUDA (the "
+                                  "activation-map hooks stay outside the compiled code); off until its gain is "
+                                  "measured on a GPU")
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.topk < 1:

@@ -89,6 +89,9 @@ class ContrastiveNet(nn.Module):
         """``torch.compile`` each residual block's ``forward``, not the modules: the forward hooks that capture
         block outputs for the activation maps run in the eager ``Module.__call__`` around the compiled code, so
         registering them each step recompiles nothing, and a block output is a real autograd node that
-        ``torch.autograd.grad`` can stop at."""
-        for block in self.cam_layers().values():
+        ``torch.autograd.grad`` can stop at. The blocks share one code object, whose compiled variants (one per
+        block, and per train/eval and grad mode) would pass Dynamo's default limit of 8 and fall back to eager."""
+        blocks = self.cam_layers()
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 8 * len(blocks))
+        for block in blocks.values():
             block.forward = torch.compile(block.forward)

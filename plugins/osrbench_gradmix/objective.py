@@ -82,9 +82,17 @@ class Objective:
     supcon_denominator: str = "all"
     augmentation: Augmentation | None = None
     memory_format: torch.memory_format = torch.contiguous_format
+    compiled: bool = False  # torch.compile the views and the losses: each is dozens of small element-wise kernels
+
+    def __post_init__(self) -> None:
+        def wrap(fn):
+            return torch.compile(fn, dynamic=False) if self.compiled else fn
+        self._view, self._supcon, self._simclr, self._mixed_simclr = map(
+            wrap, (make_view, supcon_loss, simclr_per_anchor, mixed_simclr_per_anchor))
 
     def views(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return tuple(make_view(x, self.view_kind, self.hflip, self.crop_scale, self.rotation) for _ in range(2))
+        """Two random views of each image, made as one batch (each view its own random parameters)."""
+        return self._view(torch.cat([x, x]), self.view_kind, self.hflip, self.crop_scale, self.rotation).chunk(2)
 
     def __call__(self, x: Tensor, labels: Tensor) -> Tensor:
         """The loss of float images ``x`` (B, C, H, W) in [0, 1] with labels (B,), on the net's device."""
@@ -93,8 +101,8 @@ class Objective:
         blocks = self.net.cam_layers() if self.augmentation is not None else {}
         with record_outputs(blocks) as outputs:
             z = self.net(torch.cat([view1, view2]).contiguous(memory_format=self.memory_format))
-        simclr = simclr_per_anchor(z, tau, base).mean()
-        loss = self.theta * supcon_loss(z, labels.repeat(2), tau, base, self.supcon_denominator) + self.lam * simclr
+        simclr = self._simclr(z, tau, base).mean()
+        loss = self.theta * self._supcon(z, labels.repeat(2), tau, base, self.supcon_denominator) + self.lam * simclr
         if self.augmentation is None:
             return loss
         saliency = StepSaliency(self.net, view1, view2, outputs, simclr, tau, base)
@@ -102,9 +110,9 @@ class Objective:
         z1_mixed = self.net(mixed.images.contiguous(memory_format=self.memory_format))
         n = len(view1)
         if self.mixed_loss == "anchored":
-            term = mixed_simclr_per_anchor(z, torch.cat([z1_mixed, z[n:]]), tau, base)
+            term = self._mixed_simclr(z, torch.cat([z1_mixed, z[n:]]), tau, base)
         else:
-            term = simclr_per_anchor(torch.cat([z1_mixed, z[n:]]), tau, base)
+            term = self._simclr(torch.cat([z1_mixed, z[n:]]), tau, base)
         weight = torch.as_tensor(mixed.weight, device=z.device, dtype=torch.float32)
         weight = weight.repeat(2) if weight.ndim == 1 else weight
         return loss + self.lam * (weight * term).mean()

@@ -46,7 +46,7 @@ def build_objective(net: ContrastiveNet, split: Split, config: GradMixConfig, ct
                      view_kind=config.view_kind(split), hflip=split.hflip, crop_scale=(config.crop_scale_min, 1.0),
                      rotation=config.rotation, mixed_loss=config.mixed_loss,
                      supcon_denominator=config.supcon_denominator, augmentation=ctx.augmentation,
-                     memory_format=ctx.memory_format)
+                     memory_format=ctx.memory_format, compiled=config.compile and ctx.cuda)
 
 
 def fit(split: Split, config: GradMixConfig, ctx: RunContext) -> GradMixModel:
