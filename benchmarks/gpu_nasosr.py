@@ -35,7 +35,7 @@ from osrbench.runner import seed_everything
 from osrbench.training import save_atomic
 from osrbench_nasosr import FAST_OVERRIDES, NasOsrConfig
 from osrbench_nasosr.method import NasOsrModel, fit, limit_per_class
-from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
+from osrbench_nasosr.derivation import NAMED, Architecture
 from osrbench_nasosr.retrain import build_final_vae, retrain_step
 
 from gpu_common import measured_protocol, script_arguments, seconds_per_call, script_device, split_zero
@@ -43,7 +43,7 @@ from osrbench_nasosr.scorer import RuleScorerConfig, score_rule
 from osrbench_nasosr.search import build_architect, build_search_vae, pas_split, pseudo_unknown_count, score_snapshot
 from osrbench_nasosr.rejection_rule import fit_test_rule
 
-PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
+PAPER_ARCH = NAMED["paper"]
 RESERVE_SECONDS = 45.0  # final test-rule fits, scorers, FLOP count
 SEARCH_SHARE = 0.3  # of the time left after the measurements; the rest goes to retraining
 

@@ -1,7 +1,7 @@
 """NAS-OSR networks: super-network and derived shapes, counterfactual batch, parameter count, augmentation."""
 
 import torch
-from osrbench_nasosr.derivation import FASTERSEG_PATH, Architecture
+from osrbench_nasosr.derivation import NAMED
 from osrbench_nasosr.derived_net import DerivedEncoder
 from osrbench_nasosr.operations import scale_channels
 from osrbench_nasosr.supernet import SuperNet
@@ -9,7 +9,7 @@ from osrbench_nasosr.vae import ConditionalVAE
 
 from osrbench.gpu_augment import random_affine_crop
 
-PAPER_ARCH = Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH)
+PAPER_ARCH = NAMED["paper"]
 
 
 def tiny_vae(encoder, *, unet, k=3, channels=1, recon_source="latent"):

@@ -118,6 +118,8 @@ def test_architecture_file_round_trip_and_bad_files(tmp_path):
                                                  "scales": [0, 1, 2, 2, 2, 1]}))
     with pytest.raises(OsrbenchError, match="scales"):
         Architecture.load(tmp_path / "c.json")
+    paper = Architecture.load("paper")  # the paper's CIFAR10 architecture by name (--set arch=paper)
+    assert paper.ops == ("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x") and paper.scales == FASTERSEG_PATH
 
 
 def test_pas_split_holds_out_pseudo_unknowns_and_splits_disjoint_halves():

@@ -37,8 +37,8 @@ FAST_OVERRIDES = {
 @dataclass
 class NasOsrConfig:
     # --- what to run
-    arch: str = option("", "JSON file of a derived architecture: retrain it without searching "
-                         "(recorded as nas-osr-fixed-arch)")
+    arch: str = option("", "JSON file of a derived architecture, or paper (the one the paper reports for CIFAR10): "
+                         "retrain it without searching (recorded as nas-osr-fixed-arch)")
     # --- network sizes
     width: int = option(16, "base channel unit F: stem 4F/8F, scales 16F/32F/64F (spec: 16; fast version: 2)")
     z_dim: int = option(10, "instance attribute z dimensions")

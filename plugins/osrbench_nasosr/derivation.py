@@ -57,6 +57,9 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | Path) -> "Architecture":
+        """The architecture in a JSON file, or a named one (``NAMED``: ``paper``)."""
+        if str(path) in NAMED:
+            return NAMED[str(path)]
         p = Path(path)
         try:
             data = json.loads(p.read_text())
@@ -101,3 +104,9 @@ def derive(alphas: list[Tensor], betas: list[Tensor], path_rule: str = "fasterse
         rows.append([round(float(v), 4) for v in row])
     return Architecture(tuple(ops), tuple(scales), {"op_names": list(OP_NAMES), "alpha_softmax": rows,
                                                     "path_rule": path_rule})
+
+
+# The architecture the NAS-OSR paper reports for CIFAR10 with all losses and PAS (its table of derived
+# architectures, "Lce + Lkl + Lre + Lcr (w PAS)"; spec section 7.2): ``--set arch=paper``.
+NAMED = {"paper": Architecture(("conv_2x", "conv", "conv_2x", "conv", "conv_2x", "conv_2x"), FASTERSEG_PATH,
+                               {"source": "NAS-OSR paper, CIFAR10, all losses with PAS"})}
