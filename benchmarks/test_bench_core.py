@@ -65,6 +65,35 @@ def test_one_training_epoch_on_digits(benchmark, tmp_path):
     benchmark.pedantic(one_epoch, rounds=3, iterations=1)
 
 
+def test_a_fast_recipe_training_step_of_ce_on_256_cifar_images(benchmark, tmp_path):
+    """One optimiser step of ``ce`` with the fast CIFAR-10 recipe's pieces (whitened CNN at width 0.25,
+    alternating flips, lookahead every step) on CIFAR-sized images."""
+    from types import SimpleNamespace
+
+    from osrbench_baseline import BaselineConfig
+    from osrbench_baseline.method import build_training
+
+    g = torch.Generator().manual_seed(0)
+    split = SimpleNamespace(image_shape=(3, 32, 32), num_classes=6, mean=(0.5,) * 3, std=(0.25,) * 3, hflip=True,
+                            protocol="bench", train_images=torch.randint(0, 256, (2048, 3, 32, 32), dtype=torch.uint8,
+                                                                         generator=g),
+                            train_labels=torch.arange(2048) % 6)
+    config = BaselineConfig(backbone="whitened-cnn", width=0.25, epochs=1000, batch_size=256, flip="alternating",
+                            lookahead=1, tta_shift=0)
+    ctx = RunContext(device=torch.device("cpu"), seed=0, work_dir=tmp_path, progress=Progress(quiet=True))
+    training = build_training(split, config, ctx)
+    batch = (split.train_images[:256], split.train_labels[:256])
+
+    def step():
+        training.optimizer.zero_grad(set_to_none=True)
+        training.step(batch).backward()
+        training.optimizer.step()
+        training.scheduler.step()
+        training.after_step()
+
+    benchmark(step)
+
+
 def test_gradmix_simclr_views_of_256_cifar_images(benchmark):
     from osrbench_gradmix.views import make_view
 
