@@ -15,7 +15,14 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, _already_terminating)
     raise Terminated()
+
+
+def _already_terminating(signum: int, frame: Any) -> None:
+    """A second SIGTERM changes nothing: ``timeout`` sends one to the process and one to its process group,
+    and the second, raised inside the clean-up of the first (a lock's release in ``threading``), turned a
+    clean stop into "release unlocked lock". SIGKILL still ends a process that will not stop."""
 
 
 def terminate_like_interrupt() -> None:
