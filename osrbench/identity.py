@@ -1,7 +1,7 @@
 """A record's identity: everything that produced its training, so a finished record is reused only when
 all of it matches the run that asks for it.
 
-The identity is the method and its config, the augmentation and its config, the protocol's name,
+The identity is the method, its version and its config, the augmentation and its config, the protocol's name,
 version and split family, a hash of the split's class lists, the data fingerprint, the ``--limit``,
 the seed and, for a CPU run (whose numbers depend on it), the CPU thread count. Postprocessor and
 scorer options are not part of it: what differs there is scored again from the kept weights
@@ -44,7 +44,8 @@ def record_identity(record: dict[str, Any]) -> dict[str, Any]:
     """The identity a record carries (None where the record does not say)."""
     config = record.get("config") or {}
     return {
-        "method": record.get("method"), "method config": config.get("method"),
+        "method": record.get("method"), "method version": record.get("method_version", "1"),
+        "method config": config.get("method"),
         "augmentation": record.get("augmentation"), "augmentation config": config.get("augmentation"),
         "protocol": record.get("protocol"), "protocol version": record.get("protocol_version"),
         "split family": record.get("split_family"), "split classes": record.get("split_hash"),

@@ -7,7 +7,7 @@ interval and the number of runs n (``osrbench.stats``). The metrics of the other
 detection, a linear probe, corruptions) get one table per family instead (``metric_families``): rows are
 (row, protocol), columns the family's metrics, cells the same estimates. A further table gives, per row and
 protocol, the data fingerprint, split family, number of splits and the cost. Records computed on
-different copies of a dataset (different fingerprints), protocol versions, split families or split class
+different copies of a dataset (different fingerprints), protocol or method versions, split families or split class
 lists are never averaged together. Each cell counts
 its own runs: where a metric is missing from some runs, that cell has a smaller n.
 
@@ -46,6 +46,7 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
                 "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
                 "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
                 "protocol_version": str(r.get("protocol_version")), "split_hash": r.get("split_hash"),
+                "method_version": str(r.get("method_version", "1")),
                 "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
                 "epochs": cost.get("epochs"), "paper_epochs": cost.get("paper_epochs"), "limit": r.get("limit"),
                 **scalar_metrics(by_scorer),
@@ -57,11 +58,12 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
 
 # What must match for runs to be averaged in one cell: where one row has runs that differ in one of these,
 # each kind gets a row of its own, tagged e.g. ``ce/msp [v2]``.
-SEPARATE = {"protocol_version": ("v", None), "split_family": ("splits ", None), "fingerprint": ("data ", 8)}
+SEPARATE = {"protocol_version": ("v", None), "method_version": ("method v", None), "split_family": ("splits ", None),
+            "fingerprint": ("data ", 8)}
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """The row name, tagged where one row has runs on several protocol versions, split families or copies of
+    """The row name, tagged where one row has runs on several protocol or method versions, split families or copies of
     a dataset, or runs of one split on different class lists (never averaged together), plus ``[limit N]`` for
     smoke runs (``--limit``).
 

@@ -89,7 +89,8 @@ REQUIRED_COST: dict[str, type | tuple[type, ...]] = {
 }
 # Fields a record may lack (older records) or hold as null, with their JSON types where present.
 OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "protocol_version": (int, str), "split_hash": str, "limit": int, "overrides": dict, "augmentation": str,
+    "protocol_version": (int, str), "method_version": str, "split_hash": str, "limit": int, "overrides": dict,
+    "augmentation": str,
 }
 OPTIONAL_COST: dict[str, type | tuple[type, ...]] = {"epochs": (int, float), "paper_epochs": (int, float)}
 # How deep the metrics nest per schema: schema 1 {scorer: {key: value}}; schema 2 {postprocessor: {scorer: ...}}.

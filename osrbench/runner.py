@@ -232,7 +232,8 @@ class Run:
         """The identity (``osrbench.identity``) of this run's record of ``split``."""
         r = self.request
         return {
-            "method": self.method.name, "method config": config_dict(self.method_config),
+            "method": self.method.name, "method version": self.method.version,
+            "method config": config_dict(self.method_config),
             "augmentation": self.augmentation.name if self.augmentation else None,
             "augmentation config": config_dict(self.aug_config) if self.aug_config else None,
             "protocol": self.protocol.name, "protocol version": self.protocol.version,
@@ -385,6 +386,7 @@ class Run:
         return {
             "schema": SCHEMA, **self._names(split.index),
             "protocol_version": self.protocol.version,
+            "method_version": self.method.version,
             "split_family": split.split_family,
             "split_hash": split_hash(split),
             **({"protocol_file": copy} if (copy := protocol_copy(self.protocol)) else {}),

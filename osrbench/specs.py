@@ -152,6 +152,10 @@ class MethodSpec:
     # The training epochs of the method's paper (or its authors' scripts), recorded with each run; the
     # leaderboard marks a run of fewer epochs "cut short". None: the method has no published schedule.
     paper_epochs: int | None = None
+    # Bump it when a change of the plugin makes the same config train something else (e.g. a new default
+    # recipe behind an ``auto`` option): records of another version are neither reused nor averaged with
+    # this version's. Records made before versions were recorded count as version "1".
+    version: str = "1"
 
 
 @dataclass

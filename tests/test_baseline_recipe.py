@@ -97,7 +97,8 @@ def test_alternating_flips_mirror_each_image_in_exactly_one_of_two_epochs():
     from osrbench_baseline.method import epoch_batches
 
     class FakeSplit:
-        train_images = torch.randint(0, 256, (200, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+        train_images = torch.randint(0, 256, (200, 1, 4, 4), dtype=torch.uint8,
+                                     generator=torch.Generator().manual_seed(1))
         train_labels = torch.zeros(200, dtype=torch.long)
         hflip = True
 

@@ -101,6 +101,22 @@ def test_another_cpu_thread_count_is_another_record(blobs):
         run(blobs, no_rerun=True)
 
 
+def test_a_record_of_another_method_version_is_not_reused(blobs):
+    """A plugin that bumps MethodSpec.version (e.g. a new default recipe behind an ``auto`` option) retrains what
+    its older records hold; a record from before versions were recorded counts as version 1."""
+    _, record = run(blobs)
+    assert record["method_version"] == "1"
+    (path,) = (blobs / "res").rglob("split0-seed0.json")
+    write_record({k: v for k, v in record.items() if k != "method_version"}, path)
+    assert run(blobs, no_rerun=True)[0].trained == []
+    plugins = build_plugins(extra={"good": BadOutputs("none")})
+    plugins.methods.get(NEAREST_MEAN).version = "2"
+    with pytest.raises(OsrbenchError, match="method version '1' -> '2'"):
+        run(blobs, plugins, no_rerun=True)
+    the_run, again = run(blobs, plugins)
+    assert the_run.trained == [0] and again["method_version"] == "2"
+
+
 def test_a_matching_record_is_reused(blobs):
     run(blobs)
     the_run, _ = run(blobs, no_rerun=True)
@@ -145,6 +161,7 @@ def test_the_committed_records_match_the_runs_that_made_them():
 
 @pytest.mark.parametrize("column, values, tag", [
     ("protocol_version", ["1", "1", "1", "2", "2"], "[v2]"),
+    ("method_version", ["1", "1", "1", "2", "2"], "[method v2]"),
     ("split_family", ["a", "a", "a", "b", "b"], "[splits b]"),
 ])
 def test_the_leaderboard_never_averages_across_versions_families_or_class_lists(tmp_path, column, values, tag):

@@ -51,8 +51,9 @@ class BaselineConfig:
                               f"share of all training steps, 0 = the last weights; -1 {AUTO}")
     tta_shift: int = option(-1, "average the logits over test views translated by +-this many pixels (and their "
                                 f"mirrors where flips keep the class), 0 = no translated views; -1 {AUTO}")
-    flip: str = option("auto", "random (each training image mirrored with probability 1/2) or alternating (a random "
-                               f"half mirrored in even epochs, the other half in odd ones), where flips keep the class; {AUTO}")
+    flip: str = option("auto", "random (each training image mirrored with probability 1/2) or alternating (a "
+                               "random half mirrored in even epochs, the other half in odd ones), where flips keep "
+                               f"the class; {AUTO}")
     lookahead: int = option(-1, "every this many steps, move slow weights toward the network and restart the network "
                                 "from them (lookahead, with the slow step growing over training), 0 = none; "
                                 f"-1 {AUTO}")
