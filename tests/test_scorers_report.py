@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from PIL import Image
 from osrbench_scorers import plots
 from rich.console import Console
 from scorers_toys import is_png
@@ -36,6 +37,8 @@ def test_each_figure_is_a_drawn_png(tmp_path):
     assert names == ["roc-osr.png", "openness-f1.png", "corruption-drop.png", "activation-grid.png"]
     for name in names:
         assert_drawn(tmp_path / name)
+        with Image.open(tmp_path / name) as image:
+            assert image.mode == "P"  # a palette PNG: a third of the bytes of an RGBA one
 
 
 def test_figures_are_deterministic(tmp_path):

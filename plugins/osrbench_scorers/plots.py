@@ -6,12 +6,14 @@ Agg and never touches pyplot's global state or a display.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 ROC_OSR = "roc-osr.png"
 ROC_OOD = "roc-ood.png"
@@ -20,10 +22,19 @@ CORRUPTION = "corruption-drop.png"
 ACTIVATIONS = "activation-grid.png"
 
 
+# Figures are a few flat colours and their antialiasing: an 8-bit palette keeps them and takes a third of the bytes
+# of matplotlib's RGBA PNG (17 instead of 44-51 KB for a ROC or openness figure), which the committed records'
+# hundreds of figures (and every GPU call that carries the repository) pay for.
+PALETTE_COLOURS = 256
+
+
 def save(fig: Figure, work_dir: Path, name: str) -> str:
-    """Write ``fig`` as ``work_dir/name`` and return ``name`` (records store names relative to the run folder)."""
+    """Write ``fig`` as the palette PNG ``work_dir/name`` and return ``name`` (records store names relative to
+    the run folder)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(work_dir / name, dpi=120, metadata={"Software": None})
+    rendered = io.BytesIO()
+    fig.savefig(rendered, format="png", dpi=120, metadata={"Software": None})
+    Image.open(rendered).convert("RGB").quantize(PALETTE_COLOURS).save(work_dir / name, optimize=True)
     return name
 
 
