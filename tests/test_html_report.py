@@ -219,4 +219,4 @@ def test_the_written_page_links_the_run_plots_and_a_standalone_page_embeds_them(
     assert links and all((tmp_path / "board" / unquote(link)).resolve().is_file() for link in links)
     standalone = render(board, "html")
     assert re.findall(r'<figure><img alt="[^"]*" src="data:image/png;base64,', standalone).__len__() == len(links)
-    assert len(page) * 10 < len(standalone)  # each PNG is kept once, beside its record
+    assert len(page) * 5 < len(standalone)  # each PNG is kept once, beside its record
