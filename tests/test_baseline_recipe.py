@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from osrbench_baseline import BaselineConfig
@@ -134,3 +135,16 @@ def test_the_lookahead_restarts_the_network_from_slow_weights_every_few_steps():
     slow = lookahead.slow.module.weight.clone()
     lookahead.after_step(net, 20)  # the last step: the network takes the slow weights whole
     assert torch.equal(net.weight, slow) and torch.equal(lookahead.slow.module.weight, slow)
+
+
+def test_the_whitened_cnn_on_images_too_small_for_its_pools_is_refused_before_training():
+    from osrbench import OsrbenchError
+    from osrbench_baseline.method import checked_recipe
+
+    class Digits:
+        image_shape, train_images, protocol = (1, 8, 8), range(758), "digits"
+
+    with pytest.raises(OsrbenchError, match=r"whitened-cnn: needs images of at least 9 px .* 'digits' has 8x8"):
+        checked_recipe(BaselineConfig(backbone="whitened-cnn"), Digits)
+    Digits.image_shape = (1, 9, 9)
+    assert checked_recipe(BaselineConfig(backbone="whitened-cnn"), Digits).backbone == "whitened-cnn"

@@ -33,7 +33,7 @@ MAX_EPOCHS = 100_000
 
 @dataclass
 class BaselineConfig:
-    backbone: str = option("auto", f"small-cnn or resnet9; {AUTO}")
+    backbone: str = option("auto", f"small-cnn, resnet9 or whitened-cnn; {AUTO}")
     width: float = option(-1.0, f"channel multiplier of the backbone; -1 {AUTO}")
     stem_stride: int = option(-1, f"2 halves the resolution after the first convolution; -1 {AUTO}")
     epochs: int = option(-1, f"training epochs; -1 {AUTO}")

@@ -119,7 +119,12 @@ def checked_recipe(config: BaselineConfig, split: Split) -> Recipe:
     """The recipe for this split's image size and training set; an error before training where it cannot work on
     it."""
     recipe = resolve(config, split.image_shape[1], len(split.train_images))
-    if recipe.tta_shift >= min(split.image_shape[1:]):
+    side = min(split.image_shape[1:])
+    if recipe.backbone == "whitened-cnn" and (side - 1) // recipe.stem_stride < 8:  # three 2x2 pools after it
+        raise OsrbenchError(f"--set backbone=whitened-cnn: needs images of at least {8 * recipe.stem_stride + 1} px "
+                            f"(stem_stride {recipe.stem_stride}); protocol {split.protocol!r} has "
+                            f"{split.image_shape[1]}x{split.image_shape[2]}: choose resnet9 or small-cnn")
+    if recipe.tta_shift >= side:
         raise OsrbenchError(f"--set tta_shift={recipe.tta_shift}: the shift must be smaller than the "
                             f"{split.image_shape[1]}x{split.image_shape[2]} images of protocol {split.protocol!r}")
     return recipe
