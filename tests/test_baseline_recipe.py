@@ -1,10 +1,18 @@
-"""The baseline's per-size recipe: auto options resolve by image size, explicit options win."""
+"""The baseline's per-size recipe: auto options resolve by image size, explicit options win; the fast recipe's
+pieces (whitening, alternating flips, lookahead) do what they say and resume exactly."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
+from guide import write_protocol
+from synthetic import make_textures
 
+from osrbench import training
+from osrbench.cli import main
 from osrbench_baseline import BaselineConfig
 from osrbench_baseline.method import ClassifierModel, build_network
 from osrbench_baseline.recipe import RECIPES, recipe_for, resolve
@@ -148,3 +156,32 @@ def test_the_whitened_cnn_on_images_too_small_for_its_pools_is_refused_before_tr
         checked_recipe(BaselineConfig(backbone="whitened-cnn"), Digits)
     Digits.image_shape = (1, 9, 9)
     assert checked_recipe(BaselineConfig(backbone="whitened-cnn"), Digits).backbone == "whitened-cnn"
+
+
+@pytest.mark.slow
+def test_a_run_with_lookahead_and_alternating_flips_resumes_exactly(tmp_path, monkeypatch):
+    """Their state (the slow weights, the step count, the mirrored half) survives an interruption: the resumed
+    run's metrics equal an uninterrupted run's."""
+    np.savez(tmp_path / "textures.npz", **make_textures(size=16, channels=1, per_class_train=40, per_class_test=20))
+    protocol = write_protocol(tmp_path, "textures.json", name="textures", dataset="textures", unknown_dataset="textures",
+                              hflip=True, splits=[{"known": [0, 2, 4, 6, 8, 9], "unknown": [1, 3, 5, 7]}])
+
+    def run(results):
+        return main(["run", "--protocol", str(protocol), "--data-root", str(tmp_path), "--results-dir", str(results),
+                     "--quiet", "--set", "epochs=4", "batch_size=32", "lr=0.05", "lookahead=3", "flip=alternating"])
+
+    original = training.check_finite
+
+    def interrupt_in_epoch_three(mean_loss, stage, epoch, *rest):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(mean_loss, stage, epoch, *rest)
+
+    monkeypatch.setattr(training, "check_finite", interrupt_in_epoch_three)
+    assert run(tmp_path / "res") == 130
+    monkeypatch.setattr(training, "check_finite", original)
+    assert run(tmp_path / "res") == 0 and run(tmp_path / "straight") == 0
+    resumed, straight = (json.loads(next((tmp_path / d).rglob("split0-seed0.json")).read_text())
+                         for d in ("res", "straight"))
+    assert resumed["cost"]["resumed"] is True and resumed["method_info"]["recipe"]["lookahead"] == 3
+    assert resumed["metrics"] == straight["metrics"]
