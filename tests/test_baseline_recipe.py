@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from guide import write_protocol
+from interrupts import ctrl_c_after_epoch
 from synthetic import make_textures
 
-from osrbench import training
 from osrbench.cli import main
 from osrbench_baseline import BaselineConfig
 from osrbench_baseline.method import ClassifierModel, build_network
@@ -170,16 +170,8 @@ def test_a_run_with_lookahead_and_alternating_flips_resumes_exactly(tmp_path, mo
         return main(["run", "--protocol", str(protocol), "--data-root", str(tmp_path), "--results-dir", str(results),
                      "--quiet", "--set", "epochs=4", "batch_size=32", "lr=0.05", "lookahead=3", "flip=alternating"])
 
-    original = training.check_finite
-
-    def interrupt_in_epoch_three(mean_loss, stage, epoch, *rest):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(mean_loss, stage, epoch, *rest)
-
-    monkeypatch.setattr(training, "check_finite", interrupt_in_epoch_three)
-    assert run(tmp_path / "res") == 130
-    monkeypatch.setattr(training, "check_finite", original)
+    with ctrl_c_after_epoch(monkeypatch, 2):  # in epoch three
+        assert run(tmp_path / "res") == 130
     assert run(tmp_path / "res") == 0 and run(tmp_path / "straight") == 0
     resumed, straight = (json.loads(next((tmp_path / d).rglob("split0-seed0.json")).read_text())
                          for d in ("res", "straight"))

@@ -18,8 +18,7 @@ import torch
 from rich.console import Console
 
 import osrbench
-from osrbench import DataOptions, MethodSpec, OpenSetModel, Prediction, RunContext, ScorerSpec, cli, metrics, \
-    ood_metrics, training
+from osrbench import DataOptions, MethodSpec, OpenSetModel, Prediction, RunContext, ScorerSpec, cli, metrics, ood_metrics
 from osrbench.api import OsrbenchError
 from osrbench.cli import main
 from osrbench.health import ContractViolation
@@ -30,6 +29,7 @@ from osrbench.records import DamagedRecord, read_record, record_path
 from osrbench.runner import Run, RunRequest
 from osrbench.training import train_epochs
 from committed_records import copy_cifar10_ce
+from interrupts import ctrl_c_after_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "leaderboards" / "records"
@@ -505,18 +505,10 @@ def test_ctrl_c_in_a_run_then_rerun_records_all_attempts(capsys, tmp_path, monke
     res = tmp_path / "res"
     args = ["run", "--results-dir", str(res), "--data-root", str(tmp_path), "--split", "0", "--quiet",
             "--set", "epochs=3", "batch_size=32", "lr=0.02"]
-    original = training.check_finite
-
-    def interrupt_in_epoch_two(mean_loss, stage, epoch, *rest):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(mean_loss, stage, epoch, *rest)
-
-    monkeypatch.setattr(training, "check_finite", interrupt_in_epoch_two)
-    code, out = run_cli(capsys, *args)
+    with ctrl_c_after_epoch(monkeypatch, 1):  # in epoch two
+        code, out = run_cli(capsys, *args)
     assert code == 130 and out.strip().startswith("interrupted: no record") and len(out.strip().splitlines()) == 1
     assert not list(res.rglob("split*.json")) and list(res.rglob("train.ckpt"))
-    monkeypatch.setattr(training, "check_finite", original)
     first = json.loads(next(res.rglob("attempts.json")).read_text())
     assert first["attempts"] == 1 and first["train_seconds"] > 0
     assert run_cli(capsys, *args)[0] == 0
