@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any
 
+from osrbench.specs import FIRST_METHOD_VERSION
 from osrbench.types import Split
 
 THREADS = re.compile(r"\b(\d+) threads\b")
@@ -44,7 +45,7 @@ def record_identity(record: dict[str, Any]) -> dict[str, Any]:
     """The identity a record carries (None where the record does not say)."""
     config = record.get("config") or {}
     return {
-        "method": record.get("method"), "method version": record.get("method_version", "1"),
+        "method": record.get("method"), "method version": record.get("method_version", FIRST_METHOD_VERSION),
         "method config": config.get("method"),
         "augmentation": record.get("augmentation"), "augmentation config": config.get("augmentation"),
         "protocol": record.get("protocol"), "protocol version": record.get("protocol_version"),

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from osrbench.specs import OsrbenchError
+from osrbench.specs import FIRST_METHOD_VERSION, OsrbenchError
 from osrbench.records import DamagedRecord, scan_records
 from osrbench.stats import METHOD_NOTE, PROPORTION, format_estimate, mean_ci
 from osrbench.summary import scalar_metrics
@@ -46,7 +46,7 @@ def records_frame(results_dir: Path, strict: bool = False) -> tuple[pd.DataFrame
                 "protocol": r["protocol"], "split": r["split"], "seed": r["seed"],
                 "split_family": r["split_family"], "fingerprint": r["data_fingerprint"],
                 "protocol_version": str(r.get("protocol_version")), "split_hash": r.get("split_hash"),
-                "method_version": str(r.get("method_version", "1")),
+                "method_version": str(r.get("method_version", FIRST_METHOD_VERSION)),
                 "train_seconds": cost["train_seconds"], "device": cost["device"], "parameters": cost["parameters"],
                 "epochs": cost.get("epochs"), "paper_epochs": cost.get("paper_epochs"), "limit": r.get("limit"),
                 **scalar_metrics(by_scorer),

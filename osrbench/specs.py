@@ -126,6 +126,9 @@ class AugmentationSpec:
     build: Callable[[Any], Augmentation]
 
 
+FIRST_METHOD_VERSION = "1"
+
+
 @dataclass
 class MethodSpec:
     name: str
@@ -154,8 +157,8 @@ class MethodSpec:
     paper_epochs: int | None = None
     # Bump it when a change of the plugin makes the same config train something else (e.g. a new default
     # recipe behind an ``auto`` option): records of another version are neither reused nor averaged with
-    # this version's. Records made before versions were recorded count as version "1".
-    version: str = "1"
+    # this version's. Records made before versions were recorded count as the first version.
+    version: str = FIRST_METHOD_VERSION
 
 
 @dataclass
