@@ -232,7 +232,7 @@ class Run:
         """The identity (``osrbench.identity``) of this run's record of ``split``."""
         r = self.request
         return {
-            "method": self.method.name, "method version": self.method.version,
+            "method": self.method.name, "method version": self.method.version_for(split),
             "method config": config_dict(self.method_config),
             "augmentation": self.augmentation.name if self.augmentation else None,
             "augmentation config": config_dict(self.aug_config) if self.aug_config else None,
@@ -245,7 +245,9 @@ class Run:
     def changes(self, record: dict[str, Any], threads: bool = True) -> list[str]:
         """What differs between ``record``'s identity and this run's (empty: it may be reused); without
         ``threads`` the CPU thread count is not compared (a sweep's jobs choose theirs)."""
-        wanted = self.identity(self.protocol.load(record["split"], self.data))
+        # The split as the run trains on it (cut by --limit; kept on the CPU): a method's version may depend on it.
+        wanted = self.identity(load_split(self.protocol, record["split"], self.data, self.request.limit,
+                                          torch.device("cpu")))
         if not threads or record.get("cost", {}).get("device_type", "cpu") != self.device.type:
             wanted["CPU threads"] = None
         defaults = {"method config": config_dict(type(self.method_config)()),
@@ -341,6 +343,7 @@ class Run:
         score -> record."""
         began = time.perf_counter()
         split = load_split(self.protocol, split_index, self.data, self.request.limit, self.device)
+        self.method.version_for(split)  # a plugin's broken version fails here, not after the training
         ctx = self._context(work_dir, progress)
         self._announce(split, progress)
         with clock:
@@ -386,7 +389,7 @@ class Run:
         return {
             "schema": SCHEMA, **self._names(split.index),
             "protocol_version": self.protocol.version,
-            "method_version": self.method.version,
+            "method_version": self.method.version_for(split),
             "split_family": split.split_family,
             "split_hash": split_hash(split),
             **({"protocol_file": copy} if (copy := protocol_copy(self.protocol)) else {}),

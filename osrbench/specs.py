@@ -157,8 +157,20 @@ class MethodSpec:
     paper_epochs: int | None = None
     # Bump it when a change of the plugin makes the same config train something else (e.g. a new default
     # recipe behind an ``auto`` option): records of another version are neither reused nor averaged with
-    # this version's. Records made before versions were recorded count as the first version.
-    version: str = FIRST_METHOD_VERSION
+    # this version's. Records made before versions were recorded count as the first version. A string, or
+    # ``version(split) -> str`` for a method whose default recipe depends on the data (the baseline's recipe
+    # per image size): then only the records of the splits whose recipe changed are retrained. Read it with
+    # ``version_for``.
+    version: str | Callable[[Split], str] = FIRST_METHOD_VERSION
+
+    def version_for(self, split: Split) -> str:
+        """The method's version for runs on ``split``: ``version``, or what it returns for the split."""
+        version = self.version(split) if callable(self.version) else self.version
+        if isinstance(version, str) and version:
+            return version
+        told = (f"version(split) returned {version!r} for split {split.index} of protocol {split.protocol!r}"
+                if callable(self.version) else f"version is {version!r}")
+        raise OsrbenchError(f"method {self.name!r}: its {told}, not a non-empty string; a bug in the method's plugin")
 
 
 @dataclass

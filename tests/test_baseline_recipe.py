@@ -13,9 +13,10 @@ from interrupts import ctrl_c_after_epoch
 from synthetic import make_textures
 
 from osrbench.cli import main
+from osrbench.plugins import load_plugins
 from osrbench_baseline import BaselineConfig
 from osrbench_baseline.method import ClassifierModel, build_network
-from osrbench_baseline.recipe import RECIPES, recipe_for, resolve
+from osrbench_baseline.recipe import RECIPES, recipe_for, resolve, version_for
 
 
 def test_auto_options_take_the_recipe_of_the_image_size():
@@ -26,6 +27,31 @@ def test_auto_options_take_the_recipe_of_the_image_size():
     assert recipe_for(64, full) == RECIPES[64]
     assert recipe_for(96, full) == RECIPES[64]
     assert resolve(BaselineConfig(), 32, full) == RECIPES[32]
+
+
+def test_the_32px_default_is_the_fast_cifar_recipe_and_the_other_sizes_keep_theirs():
+    fast = RECIPES[32]
+    assert (fast.backbone, fast.stem_stride, fast.crop, fast.crop_pad, fast.crop_scale, fast.cutout, fast.ema,
+            fast.tta_shift, fast.flip, fast.lookahead) == ("whitened-cnn", 1, "pad", 2, 1.0, 16, 0.0, 2,
+                                                           "alternating", 5)
+    assert [RECIPES[side].backbone for side in (16, 28, 64)] == ["small-cnn", "resnet9", "resnet9"]
+    assert all((RECIPES[side].flip, RECIPES[side].lookahead) == ("random", 0) for side in (16, 28, 64))
+
+
+def image_split(side: int):
+    class FakeSplit:
+        image_shape = (3, side, side)
+    return FakeSplit
+
+
+def test_the_method_version_changes_only_for_the_image_sizes_whose_default_recipe_changed():
+    """The 32-px default changed (ResNet-9, 80 epochs -> the whitened CNN): its records are neither reused nor
+    averaged with the new ones; those of digits (8 px), MNIST (28 px) and TinyImageNet (64 px) stay current."""
+    versions = {side: version_for(image_split(side)) for side in (8, 16, 17, 28, 29, 32, 33, 64, 96)}
+    assert versions == {8: "1", 16: "1", 17: "1", 28: "1", 29: "2", 32: "2", 33: "1", 64: "1", 96: "1"}
+    ce = load_plugins().methods.get("ce")
+    assert ce.version is version_for and ce.version_for(image_split(32)) == "2"
+    assert ce.version_for(image_split(28)) == "1"
 
 
 def test_explicit_options_override_the_recipe():
@@ -45,6 +71,27 @@ def test_stem_stride_halves_the_resolution_and_width_scales_channels():
     assert net.head.in_features == 128  # 512 * 0.25
     stem_out = net.features[0](torch.zeros(1, 3, 64, 64))
     assert stem_out.shape[-1] == 32
+
+
+def test_the_32px_small_set_recipe_is_a_quarter_width_whitened_cnn_that_whitens_a_few_hundred_images():
+    from osrbench_baseline.method import fit_whitening
+    from osrbench_baseline.networks import PatchWhitening
+
+    class SmokeSplit:  # a --limit 50 run of 6 known classes
+        image_shape = (3, 32, 32)
+        num_classes = 6
+        mean, std = (0.5,) * 3, (0.25,) * 3
+
+    recipe = recipe_for(32, 300)
+    assert (recipe.backbone, recipe.width, recipe.tta_shift) == ("whitened-cnn", 0.25, 0)
+    net = build_network(SmokeSplit, recipe)
+    assert net.head.in_features == 64  # 256 * 0.25
+    images = torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    fit_whitening(net, images, None)
+    (whitening,) = [m for m in net.modules() if isinstance(m, PatchWhitening)]
+    assert bool(torch.isfinite(whitening.weight).all()) and whitening.weight.abs().sum() > 0
+    logits = net.eval()(images[:4].float() / 255)
+    assert logits.shape == (4, 6) and bool(torch.isfinite(logits).all())
 
 
 def test_test_time_views_average_mirrors_and_translations():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from committed_records import COMMITTED, copy_cifar10_ce
-from guide import write_blobs, write_protocol
+from guide import example_module, write_blobs, write_protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_faults import BadOutputs, EmptyConfig
@@ -115,6 +115,44 @@ def test_a_record_of_another_method_version_is_not_reused(blobs):
         run(blobs, plugins, no_rerun=True)
     the_run, again = run(blobs, plugins)
     assert the_run.trained == [0] and again["method_version"] == "2"
+
+
+def test_a_method_version_of_the_split_retrains_only_the_image_size_whose_version_changed(blobs):
+    """MethodSpec.version may be a function of the split (the baseline's recipe per image size): the record
+    stores the string it returns, and a new version for one image size leaves the records of the others in use."""
+    make_blobs = example_module("make_dataset").make_blobs
+    write_blobs(blobs / "data", "blobs12", **make_blobs(size=12))
+    write_protocol(blobs, "blobs12.json", name="blobs12", dataset="blobs12", unknown_dataset="blobs12")
+    protocols = {8: str(blobs / "blobs.json"), 12: str(blobs / "blobs12.json")}
+    for protocol in protocols.values():
+        assert run(blobs, protocol=protocol)[1]["method_version"] == "1"
+    plugins = build_plugins(extra={"good": BadOutputs("none")})
+    plugins.methods.get(NEAREST_MEAN).version = lambda split: "2" if split.image_shape[1] > 8 else "1"
+    small, kept = run(blobs, plugins, protocol=protocols[8], no_rerun=True)
+    assert small.trained == [] and kept["method_version"] == "1"
+    with pytest.raises(OsrbenchError, match="method version '1' -> '2'"):
+        run(blobs, plugins, protocol=protocols[12], no_rerun=True)
+    large, again = run(blobs, plugins, protocol=protocols[12])
+    assert large.trained == [0] and again["method_version"] == "2"
+    assert read_record(next((blobs / "res" / "blobs12").rglob("split0-seed0.json")))["method_version"] == "2"
+    assert run(blobs, plugins, protocol=protocols[12], no_rerun=True)[0].trained == []
+    assert stale_copies(blobs) == ["split0-seed0.json.stale"]
+
+
+@pytest.mark.parametrize("version, told", [
+    (lambda split: "", r"version\(split\) returned '' for split 0 of protocol 'blobs'"),
+    (lambda split: 2, r"version\(split\) returned 2 for split 0 of protocol 'blobs'"),
+    (None, "version is None"),
+])
+def test_a_method_version_that_is_no_string_is_a_plugin_bug_named_before_training(blobs, version, told):
+    plugins = build_plugins(extra={"good": BadOutputs("none")})
+    method = plugins.methods.get(NEAREST_MEAN)
+    method.version, fitted = version, []
+    method.fit = lambda *args: fitted.append(args)
+    with pytest.raises(OsrbenchError, match=f"method '{NEAREST_MEAN}': its {told}, not a non-empty string; a bug "
+                                            "in the method's plugin"):
+        run(blobs, plugins)
+    assert fitted == [] and not list((blobs / "res").rglob("*.json"))
 
 
 def test_a_matching_record_is_reused(blobs):

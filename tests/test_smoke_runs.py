@@ -2,6 +2,7 @@
 and network to what it has, so the guide's smoke command learns a new dataset in seconds."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,28 +28,33 @@ def test_a_run_of_few_steps_takes_smaller_batches_at_a_proportionally_lower_rate
     assert tiny.batch_size == MIN_BATCH and tiny.steps == 2 * (120 // MIN_BATCH)  # batches stop shrinking
 
 
-def test_a_small_training_set_takes_the_narrow_network_without_translated_test_views():
-    small, full = resolve(BaselineConfig(), 28, SMALL_SET - 1), resolve(BaselineConfig(), 28, SMALL_SET)
-    assert full == RECIPES[28] and (small.width, small.tta_shift) == (0.25, 0)
+@pytest.mark.parametrize("side", [28, 32, 64])  # ResNet-9, the whitened CNN, ResNet-9 with a stride-2 stem
+def test_a_small_training_set_takes_the_narrow_network_without_translated_test_views(side):
+    small, full = resolve(BaselineConfig(), side, SMALL_SET - 1), resolve(BaselineConfig(), side, SMALL_SET)
+    assert full == RECIPES[side] and small == replace(RECIPES[side], width=0.25, tta_shift=0)
     assert resolve(BaselineConfig(width=1.0), 28, 300).width == 1.0  # an explicit option still wins
     assert resolve(BaselineConfig(), 8, 300) == RECIPES[16]  # digits' small CNN is small already
 
 
 @pytest.mark.slow
-def test_the_guides_smoke_command_learns_generated_28px_textures(tmp_path, capsys):
+@pytest.mark.parametrize("size, channels, backbone, version", [(28, 1, "resnet9", "1"), (32, 3, "whitened-cnn", "2")])
+def test_the_guides_smoke_command_learns_generated_textures(tmp_path, capsys, size, channels, backbone, version):
     """`osrbench run --protocol my.json --limit 50 --set epochs=8` (docs/plugins.md) on 10 classes of
-    28x28 textures that survive crops and flips: at the full recipe's batch and peak rate its 8 steps
-    diverged (loss 13) and the health check stopped the run."""
+    28x28 (32x32: the whitened CNN's recipe) textures that survive crops and flips: at the full recipe's batch
+    and peak rate its 8 steps diverged (loss 13) and the health check stopped the run."""
     data_root = tmp_path / "data"
     data_root.mkdir()
-    np.savez(data_root / "textures.npz", **make_textures(size=28, channels=1, per_class_train=60, per_class_test=50))
+    np.savez(data_root / "textures.npz",
+             **make_textures(size=size, channels=channels, per_class_train=60, per_class_test=50))
     protocol = write_protocol(tmp_path, "my.json", name="textures", dataset="textures", unknown_dataset="textures",
-                              hflip=True, splits=[{"known": [0, 2, 4, 6, 8, 9], "unknown": [1, 3, 5, 7]}])
+                              hflip=True, splits=[{"known": [0, 2, 4, 6, 8, 9], "unknown": [1, 3, 5, 7]}],
+                              mean=[0.5] * channels, std=[0.3] * channels)
     code = main(["run", "--protocol", str(protocol), "--limit", "50", "--set", "epochs=8", "--data-root",
                  str(data_root), "--results-dir", str(tmp_path / "res"), "--quiet"])
     assert code == 0, capsys.readouterr().err
     record = json.loads(next((tmp_path / "res").rglob("split0-seed0.json")).read_text())
     info = record["method_info"]
     assert info["schedule"]["batch_size"] < 300 and info["recipe"]["width"] == 0.25
+    assert info["recipe"]["backbone"] == backbone and record["method_version"] == version
     assert info["final_loss"] < 0.5 * np.log(6)  # learned: well below the chance loss ln K
     assert record["metrics"]["msp"]["osr"]["accuracy"] > 0.9

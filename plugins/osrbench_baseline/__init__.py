@@ -10,10 +10,12 @@ logit- or feature-based postprocessor applies. One training is scored by default
 ``--method msp`` / ``--method mls`` are aliases of ``ce`` with that postprocessor alone.
 
 The recipe is that of fast CIFAR-10 training, one per input size (``recipe.py``): a ResNet-9 (a
-small CNN for 8x8 digits; a stride-2 stem at 64 px), SGD with Nesterov momentum and a one-cycle
-learning rate, pad-and-crop, flips where they keep the class, cutout, an exponential moving average
-of the weights, and test-time mirror and translation views, all batched on the device; bf16
-autocast and channels-last on CUDA.
+small CNN for 8x8 digits; a stride-2 stem at 64 px; at 32 px the whitened CNN with flips alternating
+by epoch and lookahead), SGD with Nesterov momentum and a one-cycle learning rate, pad-and-crop,
+flips where they keep the class, cutout, an exponential moving average of the weights (28 and 64
+px), and test-time mirror and translation views, all batched on the device; bf16 autocast and
+channels-last on CUDA. The method's version is that of the image size's recipe
+(``recipe.RECIPE_VERSIONS``), so a changed default recipe retrains the records of its size alone.
 An augmentation plugin (``--augment mixup`` ...) replaces the hard labels with its mixed targets.
 """
 
@@ -25,7 +27,7 @@ import osrbench
 from osrbench import MethodSpec, OsrbenchError, deferred
 from osrbench.config import option
 from osrbench.specs import FEATURES, INPUT_GRADIENTS, LINEAR_HEAD, LOGITS
-from osrbench_baseline.recipe import BACKBONE_NAMES
+from osrbench_baseline.recipe import BACKBONE_NAMES, version_for
 
 AUTO = "auto = the recipe for the image size (osrbench_baseline/recipe.py)"
 MAX_EPOCHS = 100_000
@@ -104,4 +106,5 @@ def osrbench_methods():
         load=deferred("osrbench_baseline.method:load"),
         provides=frozenset({LOGITS, FEATURES, LINEAR_HEAD, INPUT_GRADIENTS}),
         postprocessors=("msp", "mls"), aliases={"msp": ("msp",), "mls": ("mls",)},
+        version=version_for,
     )]
