@@ -24,7 +24,8 @@ from osrbench.config import config_dict
 from osrbench.plugins import load_plugins
 from osrbench.protocol_files import restore_protocol_file
 from osrbench.records import read_record
-from osrbench.runner import Run, RunRequest
+from osrbench.runner import Run, RunRequest, load_split
+from osrbench.specs import FIRST_METHOD_VERSION
 from osrbench.progress import titled
 from osrbench.summary import scalar_metrics
 
@@ -136,6 +137,22 @@ def prepare(path: Path, results_dir: Path, data: DataOptions, device: str | None
     return record, run
 
 
+def _check_same_method_version(run: Run, record: dict[str, Any]) -> None:
+    """Refuse a record of another method version: the installed plugin trains something else for the same
+    options (e.g. a new default recipe behind an ``auto`` option), so the rerun could not repeat it."""
+    import torch
+
+    split = load_split(run.protocol, record["split"], run.data, run.request.limit, torch.device("cpu"))
+    installed = run.method.version_for(split)
+    made = str(record.get("method_version", FIRST_METHOD_VERSION))
+    if installed != made:
+        revision = (record.get("versions") or {}).get("git_revision") or "the one the record was made with"
+        raise OsrbenchError(f"the record was made by version {made} of method {record['method']!r}, and the installed "
+                            f"plugin is at version {installed} for this split (it trains something else for the same "
+                            f"options, e.g. a new default recipe); reproduce it with the osrbench revision it names: "
+                            f"git checkout {revision}")
+
+
 def _migrated(record: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """``record`` with the method options it predates added (the record itself if none): each takes the value
     its run resolved (``method_info.recipe``), which is what that run used, else the option's default."""
@@ -154,6 +171,7 @@ def reproduce(path: Path, results_dir: Path, data: DataOptions, device: str | No
     if not math.isfinite(tol) or tol < 0:
         raise OsrbenchError(f"--tol {tol}: expected a finite number ≥ 0")
     record, run = prepare(path, results_dir, data, device, quiet)
+    _check_same_method_version(run, record)
     with _threads(_recorded_threads(record["cost"]) if run.device.type == "cpu" else None):
         rerun = run.execute()[0]
     recorded, again = _scalars(record), _scalars(rerun)

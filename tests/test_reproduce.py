@@ -174,3 +174,17 @@ def test_a_cpu_record_reruns_on_its_recorded_thread_count(digits_record, tmp_pat
     rerun = json.loads(next((tmp_path / "s").rglob("split0-seed0.json")).read_text())
     assert rerun["cost"]["cpu_threads"] == 1 and "1 thread)" in rerun["cost"]["device"]
     assert torch.get_num_threads() == threads  # restored for whatever runs next in this process
+
+
+@pytest.mark.slow
+def test_a_record_of_another_method_version_is_refused_with_the_revision_to_check_out(digits_record, tmp_path, capsys):
+    record = json.loads(digits_record.read_text())
+    record["method_version"] = "7"  # as if the plugin's default recipe had changed since
+    edited = tmp_path / "results" / "digits" / record["label"] / "split0-seed0.json"
+    edited.parent.mkdir(parents=True)
+    edited.write_text(json.dumps(record))
+    code, out = run_cli(capsys, "reproduce", str(edited), "--results-dir", str(tmp_path / "scratch"),
+                        "--data-root", str(digits_record.parents[3] / "data"))
+    assert code != 0 and "version 7 of method 'ce'" in out and "at version 1" in out, out
+    assert f"git checkout {record['versions']['git_revision']}" in out and len(out.strip().splitlines()) == 1, out
+    assert not any((tmp_path / "scratch").rglob("split0-seed0.json"))  # nothing was trained
