@@ -141,3 +141,40 @@ def test_fitting_the_five_feature_postprocessors_of_one_model(benchmark, tmp_pat
             spec.build(spec.config()).fit(model, train, ctx)
 
     benchmark(fit_all)
+
+
+def test_scoring_256_cifar_images_with_the_nine_postprocessors_of_one_model(benchmark, tmp_path):
+    """A run's scoring of one test batch: the nine built-in postprocessors of one whitened CNN (width 0.25, the
+    baseline's six test-time views), fitted on 256 training images, each scoring 256 CIFAR-sized test images as
+    the harness does (no gradients: the batch's logits and features are computed once for all of them; ODIN's
+    gradient pass goes in parts)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from osrbench import TrainData
+    from osrbench.batches import to_float
+    from osrbench_baseline.method import ClassifierModel, build_network
+    from osrbench_baseline.recipe import RECIPES
+    from osrbench_postprocessors.shared_outputs import shared_outputs
+
+    g = torch.Generator().manual_seed(0)
+    split = SimpleNamespace(image_shape=(3, 32, 32), num_classes=6, mean=(0.5,) * 3, std=(0.25,) * 3)
+    recipe = replace(RECIPES[32], width=0.25)
+    model = ClassifierModel(build_network(split, recipe), flip_tta=True, tta_shift=recipe.tta_shift).eval()
+    images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, generator=g)
+    train = TrainData(images[:256], torch.arange(256) % 6, 6)
+    test = to_float(images[256:])
+    ctx = RunContext(device=torch.device("cpu"), seed=0, work_dir=tmp_path, progress=Progress(quiet=True))
+    plugins = load_plugins()
+    fitted = []
+    for name in ("msp", "mls", "energy", "odin", "mahalanobis", "relative-mahalanobis", "knn", "vim", "react"):
+        spec = plugins.postprocessors.get(name)
+        fitted.append(spec.build(spec.config()))
+        fitted[-1].fit(model, train, ctx)
+
+    @torch.no_grad()
+    def score_all():
+        shared_outputs.clear()  # each round computes the batch's outputs afresh, as for a new batch
+        return [pp.score(model, test) for pp in fitted]
+
+    benchmark(score_all)

@@ -12,7 +12,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ["gpu_fidelity.py", "gpu_gradmix.py", "gpu_nasosr.py", "gpu_scorers.py", "gpu_sweep.py", "gpu_profile.py",
-           "gpu_mahalanobis.py", "gpu_speed.py"]
+           "gpu_mahalanobis.py", "gpu_speed.py", "gpu_postprocessors.py"]
 
 
 def test_every_benchmark_script_is_checked_here():

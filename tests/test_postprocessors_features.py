@@ -308,3 +308,156 @@ def test_the_feature_postprocessors_of_one_model_embed_the_training_set_once(tmp
     assert model.embedded == 2 * len(images_all) and reference.threshold != fitted_pps[-1].threshold
     reference.fit(CountingNet(16, 3).eval(), train, ctx(tmp_path))  # another model embeds for itself
     assert model.embedded == 2 * len(images_all)
+
+
+# --------------------------------------------------------------------------- bounded memory, outputs shared
+
+
+class ConvToy(OpenSetModel):
+    """A small convolutional network in eval mode (fixed random weights, batch-norm statistics) with two test-time
+    views, the image and its mirror; counts the images its network embeds and those of each gradient pass."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                            torch.nn.GELU(), torch.nn.MaxPool2d(2), torch.nn.Flatten())
+            self.head = torch.nn.Linear(8 * 4 * 4, classes)
+            self.body[1].running_mean.normal_()
+            self.body[1].running_var.uniform_(0.5, 2)
+        self.embedded, self.gradient_passes = 0, []
+        self.eval()
+
+    def features(self, x):
+        self.embedded += len(x)
+        return sum(self.body(v) for v in (x, x.flip(3))) / 2
+
+    def logits(self, x):
+        if torch.is_grad_enabled():
+            self.gradient_passes.append(len(x))
+        return self.head(self.features(x))
+
+    def linear_head(self):
+        return self.head.weight, self.head.bias
+
+    def predict(self, x):
+        logits = self.logits(x)
+        return Prediction(logits.argmax(dim=1), logits.softmax(dim=1).amax(dim=1))
+
+
+def pixels(n: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_odin_perturbs_in_bounded_gradient_passes_and_scores_as_in_one_pass(monkeypatch):
+    """The gradient pass holds every activation for the backward pass (14 GiB for 1,024 CIFAR images with six
+    views): it goes in parts of at most GRADIENT_PIXELS pixels, with the scores of one pass over the batch."""
+    from osrbench_postprocessors import odin
+
+    assert odin.gradient_batch(torch.empty(1024, 3, 32, 32)) == 256
+    assert odin.gradient_batch(torch.empty(1024, 3, 64, 64)) == 64
+    assert odin.gradient_batch(torch.empty(2, 3, 4096, 4096)) == 1
+    spec = load_plugins().postprocessors.get("odin")
+    pp, model, x = spec.build(spec.config()), ConvToy(), to_float(pixels(50, 0))
+    monkeypatch.setattr(odin, "GRADIENT_PIXELS", 10**9)
+    whole = pp.score(model, x)
+    assert model.gradient_passes == [50]
+    model.gradient_passes.clear()
+    monkeypatch.setattr(odin, "GRADIENT_PIXELS", 7 * 8 * 8)
+    parts = pp.score(model, x)
+    assert model.gradient_passes == [7] * 7 + [1]
+    torch.testing.assert_close(parts, whole, rtol=1e-6, atol=0)
+    assert not torch.equal(whole, spec.build(spec.config(epsilon=0.0)).score(model, x))  # the step moved the scores
+
+
+def test_knn_compares_with_the_bank_in_row_blocks_as_in_one_product():
+    from osrbench_postprocessors.feature_scores import KNN_ROWS, kth_cosine
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(KNN_ROWS + 45, 16, generator=g), dim=1)
+    bank = torch.nn.functional.normalize(torch.randn(500, 16, generator=g), dim=1)
+    whole = (z @ bank.T).topk(9, dim=1).values[:, -1]
+    for rows in (7, KNN_ROWS, len(z)):
+        torch.testing.assert_close(kth_cosine(z, bank, 9, rows), whole, rtol=1e-6, atol=1e-7)
+
+
+def test_the_postprocessors_of_one_model_embed_each_test_batch_once_per_kind_of_output(tmp_path):
+    """msp, mls, energy and ODIN at ε = 0 read one computation of each batch's logits, the five feature
+    postprocessors one of its float32 features; the scores are those each computes for itself."""
+    from osrbench.api import ScoredModel
+    from osrbench.batches import predict_all
+    from osrbench_postprocessors.shared_outputs import shared_outputs
+
+    plugins, model, run = load_plugins(), ConvToy(), ctx(tmp_path)
+    train, test = TrainData(pixels(60, 1), torch.arange(60) % 3, 3), pixels(70, 2)
+    options = {"knn": {"k": 5}, "odin": {"epsilon": 0.0}}
+    shared_outputs.clear()
+    names = ["msp", "mls", "energy", "odin", "mahalanobis", "relative-mahalanobis", "knn", "vim", "react"]
+    for name in names:
+        spec = plugins.postprocessors.get(name)
+        pp = spec.build(spec.config(**options.get(name, {})))
+        pp.fit(model, train, run)
+        with torch.no_grad():  # as the harness scores: the outputs are shared
+            shared = torch.cat([pp.score(model, to_float(part)) for part in test.split(32)])
+        embedded = model.embedded
+        alone = torch.cat([pp.score(model, to_float(part)) for part in test.split(32)]).detach()  # computed afresh
+        model.embedded = embedded
+        torch.testing.assert_close(shared, alone, rtol=0, atol=0)
+    # the training set once (the feature postprocessors), the test set once for the logits, once for the features
+    assert model.embedded == len(train.images) + 2 * len(test)
+    scored = predict_all(ScoredModel(model, pp).eval(), test, run, batch_size=32)  # a scorer's path: shared too
+    assert model.embedded == len(train.images) + 3 * len(test)  # the model's own prediction alone
+    torch.testing.assert_close(scored.scores, alone, rtol=0, atol=0)
+
+
+def test_shared_outputs_are_used_only_for_an_equal_batch_of_the_unchanged_model():
+    from osrbench_postprocessors.shared_outputs import SharedOutputs, shared_logits, shared_outputs
+
+    memo, model, x = SharedOutputs(), ConvToy(), to_float(pixels(20, 3))
+
+    def get(kind="features", m=None, images=None):
+        m = m or model
+        before = m.embedded
+        out = memo.get(kind, m, x if images is None else images, m.features)
+        return out, m.embedded > before  # (output, whether it was computed)
+
+    with torch.no_grad():
+        first, computed = get()
+        assert computed
+        again, computed = get(images=x.clone())  # an equal batch: the kept output itself
+        assert again is first and not computed
+        assert get("logits")[1]  # another kind of output
+        other = x.clone()
+        other[0, 0, 0, 0] = 1 - other[0, 0, 0, 0]
+        assert get(images=other)[1]
+        assert get(images=torch.rand(20, 1, 8, 8))[1] and get(images=torch.rand(20, 1, 8, 8))[1]  # not pixels: none kept
+        model.head.bias.add_(1)  # changed in place: everything kept is forgotten
+        assert get()[1] and not get()[1]
+        model.train()
+        assert get()[1]
+        model.eval()
+        assert get()[1] and get(m=ConvToy())[1] and get()[1]  # another model
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = shared_logits(model, x)
+        assert not torch.equal(shared_logits(model, x), bf16)  # logits under another autocast are not the same
+    assert get()[1]  # gradients enabled: computed
+    shared_outputs.clear()
+
+
+def test_shared_outputs_keep_at_most_their_budget_and_go_with_their_model():
+    import gc
+
+    from osrbench_postprocessors.shared_outputs import SharedOutputs
+
+    model, x, y = ConvToy(), to_float(pixels(20, 4)), to_float(pixels(20, 5))
+    one_batch = x.numel() + 20 * 128 * 4  # its pixels (uint8) and its float32 features (8 x 4 x 4 each)
+    memo = SharedOutputs(kept_bytes=one_batch)
+    with torch.no_grad():
+        for images in (x, y, x, y):
+            memo.get("features", model, images, model.features)
+        assert model.embedded == 3 * 20  # x kept; y computed each time
+        assert memo._bytes == one_batch
+        del model
+        gc.collect()
+        assert memo._bytes == 0 and not memo._batches

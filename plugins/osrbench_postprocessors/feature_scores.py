@@ -2,7 +2,9 @@
 KNN, ViM, ReAct.
 
 Each ``fit`` embeds the training images once (eval mode, the model's own test-time view) and keeps
-what its score needs; ``score`` is a few matrix products per batch. Features are always computed in
+what its score needs; ``score`` is a few matrix products per batch. The five postprocessors embed the
+training set once between them (``train_features``) and each test batch once between them
+(``shared_features``). Features are always computed in
 float32, also inside a run's bf16 autocast: bf16 keeps about three significant digits, and the fitted
 statistics (covariances, subspaces, percentiles, neighbour banks) amplify that rounding where the
 features' covariance is ill-conditioned, as it is for a trained network's penultimate layer.
@@ -22,12 +24,19 @@ from osrbench import OpenSetModel, OsrbenchError, Postprocessor, RunContext, Tra
 from osrbench.batches import map_batches
 from osrbench_postprocessors.configs import KnnConfig, MahalanobisConfig, ReactConfig, VimConfig
 from osrbench_postprocessors.logit_scores import energy_score
+from osrbench_postprocessors.shared_outputs import shared_outputs
 
 
 def float32_features(model: OpenSetModel, images: Tensor) -> Tensor:
     """``model.features`` computed in float32 even inside a bf16 autocast region."""
     with torch.autocast(device_type=images.device.type, enabled=False):
         return model.features(images.float()).float()
+
+
+def shared_features(model: OpenSetModel, images: Tensor) -> Tensor:
+    """``float32_features`` of a batch being scored, computed once per batch for all the feature postprocessors of
+    one model (``shared_outputs``; callers must not modify the returned tensor in place)."""
+    return shared_outputs.get("float32 features", model, images, lambda x: float32_features(model, x))
 
 
 class _LastTrainFeatures:
@@ -100,7 +109,7 @@ class Mahalanobis(Postprocessor):
         return squared_distances(features @ self.whitening, self.whitened_means).amin(dim=1)
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        return -self.distances(float32_features(model, images).double()).float()
+        return -self.distances(shared_features(model, images).double()).float()
 
 
 class RelativeMahalanobis(Mahalanobis):
@@ -160,9 +169,16 @@ class Knn(Postprocessor):
         self.bank = bank
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        z = F.normalize(float32_features(model, images), dim=1)
-        kth_cosine = (z @ self.bank.T).topk(self.k, dim=1).values[:, -1]
-        return -(2 - 2 * kth_cosine).clamp_min(0).sqrt()  # |a − b| of unit vectors
+        z = F.normalize(shared_features(model, images), dim=1)
+        return -(2 - 2 * kth_cosine(z, self.bank, self.k)).clamp_min(0).sqrt()  # |a − b| of unit vectors
+
+
+KNN_ROWS = 256  # test features compared with the whole bank at once: bounds the (rows, N) similarity matrix
+
+
+def kth_cosine(z: Tensor, bank: Tensor, k: int, rows: int = KNN_ROWS) -> Tensor:
+    """(B,) the k-th largest of each row of z·bankᵀ, ``rows`` rows of the product at a time."""
+    return torch.cat([(part @ bank.T).topk(k, dim=1).values[:, -1] for part in z.split(rows)])
 
 
 # --------------------------------------------------------------------------- ViM
@@ -201,7 +217,7 @@ class Vim(Postprocessor):
         self.alpha = float(max_logit.mean() / virtual.mean())
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        f = float32_features(model, images)
+        f = shared_features(model, images)
         weight, bias = model.linear_head()
         virtual = self.alpha * ((f - self.origin) @ self.residual).norm(dim=1)
         return energy_score(f @ weight.float().T + bias.float(), 1.0) - virtual
@@ -224,5 +240,5 @@ class React(Postprocessor):
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
         weight, bias = model.linear_head()
-        clipped = float32_features(model, images).clamp(max=self.threshold)
+        clipped = shared_features(model, images).clamp(max=self.threshold)
         return energy_score(clipped @ weight.float().T + bias.float(), 1.0)

@@ -1,4 +1,5 @@
-"""Scores computed from a classifier's logits alone: MSP, MLS and energy."""
+"""Scores computed from a classifier's logits alone: MSP, MLS and energy. The three read the same logits of each
+test batch, computed once (``shared_outputs.shared_logits``)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,21 @@ from torch import Tensor
 
 from osrbench import OpenSetModel, Postprocessor
 from osrbench_postprocessors.configs import EnergyConfig, NoOptions
+from osrbench_postprocessors.shared_outputs import shared_logits
 
 
 class MaxSoftmax(Postprocessor):
     """Hendrycks & Gimpel 2017: the largest softmax probability."""
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        return model.logits(images).float().softmax(dim=1).amax(dim=1)
+        return shared_logits(model, images).float().softmax(dim=1).amax(dim=1)
 
 
 class MaxLogit(Postprocessor):
     """Vaze et al. 2022 (and Hendrycks et al. 2022): the largest logit."""
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        return model.logits(images).float().amax(dim=1)
+        return shared_logits(model, images).float().amax(dim=1)
 
 
 def energy_score(logits: Tensor, temperature: float) -> Tensor:
@@ -32,7 +34,7 @@ class Energy(Postprocessor):
         self.temperature = config.temperature
 
     def score(self, model: OpenSetModel, images: Tensor) -> Tensor:
-        return energy_score(model.logits(images), self.temperature)
+        return energy_score(shared_logits(model, images), self.temperature)
 
 
 def max_softmax(config: NoOptions) -> MaxSoftmax:
